@@ -1,0 +1,864 @@
+"""The search data module contract: a training pool with stable ids, split into a weight and an architecture split.
+
+Every sample is ``(x, y, index)``, ``index`` being the sample's id in the full, unreduced training pool. The pool is
+split into the weight split ``"train"`` (trains the supernet weights w) and the architecture split ``"val"`` (updates
+the architecture parameters alpha). Ids can be removed from either split while a search runs (data pruning); the
+samplers read the active ids each time they are iterated, so a removal takes effect from the next epoch without
+rebuilding the Trainer. (Lightning counts the batches per epoch when it requests the loaders, so a removal during
+``fit`` turns on ``trainer.reload_dataloaders_every_n_epochs = 1``: the cheap loaders are re-requested each epoch and
+the progress bar, ``val_check_interval`` and end-of-epoch validation follow the shrinking epochs.)
+
+Augmentation is deterministic: the training samplers yield keys ``(id, aug_seed)`` whose seed derives from (seed,
+epoch, stream, position, id), and :class:`IndexedDataset` applies the transform under that seed. The same epoch
+therefore always yields the same tensors, whatever the worker layout or the global RNG state, and a run resumed from
+a checkpoint repeats the uninterrupted run bit for bit.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence, Sized
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from lightning.pytorch import LightningDataModule
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import CombinedLoader, rank_zero_info, rank_zero_warn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_collate
+from typing_extensions import override
+
+Split = Literal["train", "val"]
+_SPLITS: tuple[str, ...] = ("train", "val")
+_MAX_LISTED = 10
+
+# stream tags mixed into the augmentation seeds, so the weight and architecture streams never share a seed
+_STREAM_TRAIN = 1
+_STREAM_VAL = 2
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# deterministic seeds
+# --------------------------------------------------------------------------------------------------------------------
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser on a uint64 array (wrapping arithmetic): a fast, well-mixed integer hash."""
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def _as_u64(value: int) -> np.ndarray:
+    return np.array([value & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64)
+
+
+def derive_aug_seeds(seed: int, epoch: int, stream: int, positions: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Augmentation seeds in ``[0, 2**63)``, a pure function of (seed, epoch, stream, position, id).
+
+    Args:
+        seed: the data module's seed.
+        epoch: the epoch the stream belongs to.
+        stream: a small integer telling the sample streams of one epoch apart.
+        positions: each sample's position in the (global, unsharded) stream.
+        ids: each sample's pool id.
+
+    Returns:
+        An int64 array shaped like ``ids``.
+
+    Example:
+        >>> a = derive_aug_seeds(0, 1, 1, np.arange(3), np.array([5, 9, 5]))
+        >>> bool((a == derive_aug_seeds(0, 1, 1, np.arange(3), np.array([5, 9, 5]))).all()), len(set(a.tolist()))
+        (True, 3)
+    """
+    head = _splitmix64(_splitmix64(_splitmix64(_as_u64(seed)) ^ _as_u64(epoch)) ^ _as_u64(stream))
+    mixed = _splitmix64(head ^ np.asarray(positions, dtype=np.int64).astype(np.uint64))
+    mixed = _splitmix64(mixed ^ np.asarray(ids, dtype=np.int64).astype(np.uint64))
+    return (mixed >> np.uint64(1)).astype(np.int64)
+
+
+def _rng(*words: int) -> np.random.Generator:
+    return np.random.default_rng([w & 0xFFFFFFFFFFFFFFFF for w in words])
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# indexed dataset
+# --------------------------------------------------------------------------------------------------------------------
+class _IndexedBatch(Sequence):
+    """A batch built in one vectorised step, still readable sample by sample.
+
+    :func:`collate_indexed` returns the stacked tensors as they are; any other collate function (e.g. PyTorch's
+    ``default_collate``) sees an ordinary sequence of ``(x, y, index)`` samples.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, ids: torch.Tensor) -> None:
+        self.collated = (x, y, ids)
+
+    def __len__(self) -> int:
+        return len(self.collated[2])
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        x, y, ids = self.collated
+        return x[i], y[i], ids[i]
+
+
+def collate_indexed(batch: Any) -> Any:
+    """Collate function of the search data loaders: passes pre-collated batches through, else ``default_collate``.
+
+    Args:
+        batch: the list of samples (or the pre-collated batch) that the dataset returned.
+
+    Returns:
+        ``(x, y, index)`` with ``y`` and ``index`` as int64 tensors.
+    """
+    if isinstance(batch, _IndexedBatch):
+        return batch.collated
+    return default_collate(batch)
+
+
+def _split_key(key: Any) -> tuple[int, int | None]:
+    if isinstance(key, tuple):
+        return int(key[0]), int(key[1])
+    return int(key), None
+
+
+class IndexedDataset(Dataset):
+    """A data set that returns ``(x, y, index)`` and augments under a per-sample seed.
+
+    Keys are either a plain id (no seed: the transform runs on the global RNG, fine for deterministic eval
+    transforms) or a pair ``(id, aug_seed)``: then the transform runs under ``torch.random.fork_rng`` after
+    ``torch.manual_seed(aug_seed)``, so the augmentation depends on the key alone, not on the global RNG state or on
+    which worker loads the sample.
+
+    When the pool can fetch whole batches (it has ``get_batch(ids: np.ndarray) -> (x, y)``) and the transform can
+    augment whole batches (it has ``apply_batch(x, seeds) -> Tensor``, e.g.
+    :class:`~lightning_nas.datamodules.arrays.TensorImageTransform`), a batch is fetched, augmented and normalised in
+    a few tensor operations instead of sample by sample.
+
+    Args:
+        pool: the raw data set; ``pool[i]`` returns ``(image, label)`` without any transform.
+        transform: applied to the image; ``None`` returns it unchanged.
+
+    Example:
+        >>> pool = [(torch.tensor([float(i)]), i % 2) for i in range(4)]
+        >>> ds = IndexedDataset(pool)
+        >>> ds[3]
+        (tensor([3.]), 1, 3)
+        >>> collate_indexed([ds[(0, 11)], ds[(2, 12)]])[2]
+        tensor([0, 2])
+    """
+
+    def __init__(self, pool: Any, transform: Callable[[Any], Any] | None = None) -> None:
+        self.pool = pool
+        self.transform = transform
+        self._batched = callable(getattr(pool, "get_batch", None)) and callable(getattr(transform, "apply_batch", None))
+
+    def __len__(self) -> int:
+        return len(self.pool)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[Any, Any, int]:
+        if self._batched:
+            x, y, ids = self.__getitems__([key]).collated
+            return x[0], int(y[0]), int(ids[0])
+        index, aug_seed = _split_key(key)
+        x, y = self.pool[index]
+        if self.transform is not None:
+            if aug_seed is None:
+                x = self.transform(x)
+            else:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(aug_seed)
+                    x = self.transform(x)
+        return x, y, index
+
+    def __getitems__(self, keys: list[Any]) -> Sequence[tuple[Any, Any, Any]]:
+        if not self._batched:
+            return [self[key] for key in keys]
+        if keys and isinstance(keys[0], tuple):
+            pairs = np.array(keys, dtype=np.int64).reshape(len(keys), 2)
+            ids, seeds = np.ascontiguousarray(pairs[:, 0]), pairs[:, 1]
+        else:
+            ids, seeds = np.array(keys, dtype=np.int64).reshape(-1), None
+        x, y = self.pool.get_batch(ids)
+        return _IndexedBatch(self.transform.apply_batch(x, seeds), torch.as_tensor(y), torch.from_numpy(ids))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# samplers
+# --------------------------------------------------------------------------------------------------------------------
+class _StreamSampler(DistributedSampler):
+    """Base of the search samplers: a ``DistributedSampler`` over ids that are read when it is iterated.
+
+    Subclassing ``DistributedSampler`` keeps Lightning from replacing the sampler under DDP. ``DistributedSampler``'s
+    own constructor is not called: it needs a data set length and fixes ``num_samples``, which here is live.
+    """
+
+    def __init__(
+        self, ids: Callable[[], np.ndarray], *, num_replicas: int, rank: int, seed: int, shuffle: bool
+    ) -> None:
+        name = type(self).__name__
+        if isinstance(num_replicas, bool) or not isinstance(num_replicas, int) or num_replicas < 1:
+            raise ValueError(
+                f"`{name}(num_replicas={num_replicas!r})`: `num_replicas` must be an int >= 1. "
+                f"Got {num_replicas!r} instead."
+            )
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < num_replicas:
+            raise ValueError(
+                f"`{name}(rank={rank!r})`: `rank` must be in [0, {num_replicas - 1}]. Got {rank!r} instead."
+            )
+        self._ids = ids
+        self.dataset = None
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.seed = int(seed)
+        self.shuffle = shuffle
+        self.drop_last = False
+        self.epoch = 0
+
+    @override
+    def set_epoch(self, epoch: int) -> None:
+        """Sets the epoch that seeds the order and the augmentation of the next iteration."""
+        self.epoch = int(epoch)
+
+    @property
+    def num_samples(self) -> int:
+        """Samples this rank yields per iteration (live: follows removals)."""
+        return math.ceil(len(self._ids()) / self.num_replicas)
+
+    @property
+    def total_size(self) -> int:
+        """Samples all ranks yield together per iteration, padding included."""
+        return self.num_samples * self.num_replicas
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def _shard(self, stream: np.ndarray) -> np.ndarray:
+        return stream[self.rank :: self.num_replicas]
+
+    def _keys(self, order: np.ndarray, stream: int) -> Iterator[tuple[int, int]]:
+        positions = np.arange(self.rank, len(order) * self.num_replicas, self.num_replicas)[: len(order)]
+        seeds = derive_aug_seeds(self.seed, self.epoch, stream, positions, order)
+        return zip(order.tolist(), seeds.tolist(), strict=True)
+
+
+class ShuffledSplitSampler(_StreamSampler):
+    """One shuffled pass over the active ids per epoch, yielding ``(id, aug_seed)`` keys.
+
+    The order is a permutation seeded with (seed, epoch); the stream is padded by wrapping around to a multiple of
+    ``num_replicas`` (like ``DistributedSampler(drop_last=False)``) and rank ``r`` takes positions ``r, r + R, ...``,
+    so every rank yields the same number of samples. The active ids are read when the sampler is iterated.
+
+    Args:
+        ids: returns the current active ids (sorted int64 array).
+        num_replicas: number of DDP processes.
+        rank: this process's global rank.
+        seed: seeds the order and the augmentation.
+        stream: tag mixed into the augmentation seeds.
+
+    Example:
+        >>> s = ShuffledSplitSampler(lambda: np.arange(5), num_replicas=2, rank=1, seed=0)
+        >>> len(s), len(list(s)), sorted(k for k, _ in ShuffledSplitSampler(lambda: np.arange(5), seed=0))
+        (3, 3, [0, 1, 2, 3, 4])
+    """
+
+    def __init__(
+        self,
+        ids: Callable[[], np.ndarray],
+        *,
+        num_replicas: int = 1,
+        rank: int = 0,
+        seed: int = 0,
+        stream: int = _STREAM_TRAIN,
+    ) -> None:
+        super().__init__(ids, num_replicas=num_replicas, rank=rank, seed=seed, shuffle=True)
+        self.stream = stream
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        ids = self._ids()
+        if len(ids) == 0:
+            return iter(())
+        order = _rng(self.seed, self.epoch, self.stream).permutation(ids)
+        order = np.resize(order, math.ceil(len(ids) / self.num_replicas) * self.num_replicas)
+        return self._keys(self._shard(order), self.stream)
+
+
+class CyclingSplitSampler(_StreamSampler):
+    """A stream of ``len(pace)`` samples per rank that cycles reshuffled permutations of the active ids.
+
+    Used for the architecture split of paired batches: with ``pace`` the weight split's sampler, it yields exactly as
+    many samples (hence batches) as the weight split. The global stream concatenates independent permutations of the
+    active ids (one per cycle, seeded with (seed, epoch)), so with equal splits it is one pass and with a smaller
+    architecture split every active id is seen at least once per epoch.
+
+    Args:
+        ids: returns the current active ids (sorted int64 array).
+        pace: its ``len()`` (read when iterated) is the number of samples per rank.
+        num_replicas: number of DDP processes.
+        rank: this process's global rank.
+        seed: seeds the order and the augmentation.
+        stream: tag mixed into the augmentation seeds.
+
+    Example:
+        >>> s = CyclingSplitSampler(lambda: np.arange(3), pace=range(7), seed=0)
+        >>> keys = [k for k, _ in s]
+        >>> len(keys), sorted(keys[:3]) == sorted(keys[3:6]) == [0, 1, 2]
+        (7, True)
+    """
+
+    def __init__(
+        self,
+        ids: Callable[[], np.ndarray],
+        pace: Sized,
+        *,
+        num_replicas: int = 1,
+        rank: int = 0,
+        seed: int = 0,
+        stream: int = _STREAM_VAL,
+    ) -> None:
+        super().__init__(ids, num_replicas=num_replicas, rank=rank, seed=seed, shuffle=True)
+        self.pace = pace
+        self.stream = stream
+
+    @property
+    def num_samples(self) -> int:
+        """Samples this rank yields per iteration: ``len(pace)``."""
+        return len(self.pace)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        ids, total = self._ids(), self.num_samples * self.num_replicas
+        if len(ids) == 0 or total == 0:
+            return iter(())
+        cycles = math.ceil(total / len(ids))
+        order = _rng(self.seed, self.epoch, self.stream).permuted(np.tile(ids, (cycles, 1)), axis=1).reshape(-1)
+        return self._keys(self._shard(order[:total]), self.stream)
+
+
+class OrderedSplitSampler(_StreamSampler):
+    """The active ids in increasing order, as plain ids (no augmentation seed): for evaluation.
+
+    Padded by wrapping around to a multiple of ``num_replicas`` like ``DistributedSampler(shuffle=False)``, so under
+    DDP a few samples may be evaluated twice.
+
+    Args:
+        ids: returns the current ids (sorted int64 array).
+        num_replicas: number of DDP processes.
+        rank: this process's global rank.
+
+    Example:
+        >>> list(OrderedSplitSampler(lambda: np.array([2, 5, 7]), num_replicas=2, rank=1))
+        [5, 2]
+    """
+
+    def __init__(self, ids: Callable[[], np.ndarray], *, num_replicas: int = 1, rank: int = 0) -> None:
+        super().__init__(ids, num_replicas=num_replicas, rank=rank, seed=0, shuffle=False)
+
+    def __iter__(self) -> Iterator[int]:
+        ids = self._ids()
+        if len(ids) == 0:
+            return iter(())
+        order = np.resize(ids, math.ceil(len(ids) / self.num_replicas) * self.num_replicas)
+        return iter(self._shard(order).tolist())
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# split state
+# --------------------------------------------------------------------------------------------------------------------
+class _SplitState:
+    """Which split each pool id belongs to and whether it is still active. Samplers read it when iterated."""
+
+    def __init__(self, pool_size: int, train_ids: np.ndarray, val_ids: np.ndarray) -> None:
+        self.pool_size = pool_size
+        self.reset(train_ids, val_ids)
+
+    def reset(self, train_ids: np.ndarray, val_ids: np.ndarray) -> None:
+        self.split_of = np.full(self.pool_size, -1, dtype=np.int8)
+        self.split_of[train_ids] = 0
+        self.split_of[val_ids] = 1
+        self.active = np.ones(self.pool_size, dtype=bool)
+        self._cache: dict[str, np.ndarray] = {}
+
+    def active_ids(self, split: str) -> np.ndarray:
+        ids = self._cache.get(split)
+        if ids is None:
+            ids = np.flatnonzero(self.active & (self.split_of == _SPLITS.index(split))).astype(np.int64)
+            ids.flags.writeable = False
+            self._cache[split] = ids
+        return ids
+
+    def removed_ids(self, split: str) -> np.ndarray:
+        return np.flatnonzero(~self.active & (self.split_of == _SPLITS.index(split))).astype(np.int64)
+
+    def deactivate(self, ids: np.ndarray) -> None:
+        self.active[ids] = False
+        self._cache.clear()
+
+
+class _Fixed:
+    """A picklable ``ids()`` callable that returns fixed ids."""
+
+    def __init__(self, ids: np.ndarray) -> None:
+        self.ids = ids
+
+    def __call__(self) -> np.ndarray:
+        return self.ids
+
+
+@dataclass
+class SearchData:
+    """What a :class:`SearchDataModule` subclass provides in :meth:`SearchDataModule.build_data`.
+
+    Attributes:
+        train: the full, unreduced training pool; ``train[i]`` returns ``(image, label)`` without transform.
+        labels: the pool's labels, int64, ``labels[i]`` being the label of ``train[i]``.
+        num_classes: number of classes.
+        train_transform: augmentation applied to both search splits (DARTS augments the architecture split too).
+        eval_transform: deterministic transform for validation, test and :meth:`SearchDataModule.pool_dataloader`.
+        test: the test set (same format as ``train``), or ``None``.
+    """
+
+    train: Any
+    labels: np.ndarray
+    num_classes: int
+    train_transform: Callable[[Any], Any] | None
+    eval_transform: Callable[[Any], Any] | None
+    test: Any | None = None
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# data module
+# --------------------------------------------------------------------------------------------------------------------
+class SearchDataModule(LightningDataModule):
+    """Base data module for architecture search: a weight split, an architecture split and removable ids.
+
+    The training pool (ids ``0 .. N-1``) is split into the weight split ``"train"`` and the architecture split
+    ``"val"``. With ``split="contiguous"`` (DARTS) ids ``[0, n_w)`` form the weight split, ``n_w = floor((1 -
+    val_fraction) * N)``, and the rest the architecture split; ``split="random"`` permutes the ids with the seed first.
+
+    Batches are ``(x, y, index)`` with ``index`` the int64 pool ids. ``train_dataloader()`` yields, when ``paired``,
+    dicts ``{"train": (x, y, index), "val": (x, y, index)}`` (a ``CombinedLoader`` in ``"min_size"`` mode): the weight
+    split shuffled once per epoch, and an architecture-split stream with exactly as many batches, cycling reshuffled
+    passes over the active architecture ids. Both use the training augmentation, as DARTS does. ``val_dataloader()``
+    iterates the architecture split in order with the eval transform; ``test_dataloader()`` the test set (index =
+    position in the test set).
+
+    Ids removed with :meth:`remove_ids` disappear from the next epoch on (the samplers read the active ids when they
+    are iterated), without rebuilding the Trainer; the removals are saved in checkpoints (:meth:`state_dict`). Under
+    DDP every rank must remove the same ids; each rank gets an equal share of every split (padded by wrapping
+    around), and the order and augmentation depend only on (seed, epoch, position), so the ranks stay in step and a
+    resumed run repeats the uninterrupted one.
+
+    Subclasses implement :meth:`build_data` (called once, in :meth:`setup`).
+
+    Args:
+        batch_size: batch size of both search splits (per process under DDP).
+        eval_batch_size: batch size of the validation, test and pool loaders; ``None`` uses ``batch_size``.
+        val_fraction: fraction of the pool in the architecture split, in (0, 1). 0.5 as DARTS (``train_portion``).
+        split: ``"contiguous"`` (DARTS: first part weights, rest architecture) or ``"random"`` (seeded permutation).
+        paired: ``train_dataloader()`` yields ``{"train": ..., "val": ...}`` batches for bi-level search; ``False``
+            yields the weight split alone.
+        num_workers: DataLoader worker processes (persistent when > 0).
+        seed: seeds the random split, the order and the augmentation. ``None`` reads ``PL_GLOBAL_SEED`` (set by
+            ``lightning.seed_everything``) at setup, 0 if unset.
+
+    Raises:
+        ValueError: an argument is out of range.
+
+    Example:
+        >>> import torch
+        >>> from lightning_nas.datamodules import ArraySearchDataModule
+        >>> dm = ArraySearchDataModule(torch.rand(10, 3, 8, 8), torch.arange(10) % 2, batch_size=4, seed=0)
+        >>> dm.setup("fit")
+        >>> dm.active_ids("train").tolist(), dm.active_ids("val").tolist()
+        ([0, 1, 2, 3, 4], [5, 6, 7, 8, 9])
+        >>> dm.remove_ids("val", [6, 8])
+        >>> batch, batch_idx, _ = next(iter(dm.train_dataloader()))  # a CombinedLoader also yields the batch index
+        >>> sorted(batch), batch["train"][0].shape, batch["val"][2].dtype
+        (['train', 'val'], torch.Size([4, 3, 8, 8]), torch.int64)
+    """
+
+    def __init__(
+        self,
+        batch_size: int = 64,
+        eval_batch_size: int | None = None,
+        val_fraction: float = 0.5,
+        split: Literal["contiguous", "random"] = "contiguous",
+        paired: bool = True,
+        num_workers: int = 0,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        self._check_int("batch_size", batch_size, minimum=1)
+        if eval_batch_size is not None:
+            self._check_int("eval_batch_size", eval_batch_size, minimum=1)
+        if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
+            raise ValueError(self._msg("val_fraction", val_fraction, "must be in (0, 1)"))
+        if split not in ("contiguous", "random"):
+            raise ValueError(self._msg("split", split, "must be 'contiguous' or 'random'"))
+        if not isinstance(paired, bool):
+            raise ValueError(self._msg("paired", paired, "must be a bool"))
+        self._check_int("num_workers", num_workers, minimum=0)
+        if seed is not None:
+            self._check_int("seed", seed, minimum=None)
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.val_fraction = float(val_fraction)
+        self.split = split
+        self.paired = paired
+        self.num_workers = num_workers
+        self.seed = seed
+        self._data: SearchData | None = None
+        self._state: _SplitState | None = None
+        self._seed: int = 0
+        self._pending_state: dict[str, Any] | None = None
+        self._warned_stale_lengths = False
+
+    # ---------------------------------------------------------------------------------------------------------------
+    # validation helpers
+    # ---------------------------------------------------------------------------------------------------------------
+    def _msg(self, name: str, value: Any, requirement: str) -> str:
+        return f"`{type(self).__name__}({name}={value!r})`: `{name}` {requirement}. Got {value!r} instead."
+
+    def _check_int(self, name: str, value: Any, minimum: int | None) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(self._msg(name, value, "must be an int"))
+        if minimum is not None and value < minimum:
+            raise ValueError(self._msg(name, value, f"must be >= {minimum}"))
+
+    def _check_split(self, method: str, split: Any) -> str:
+        if split not in _SPLITS:
+            raise ValueError(
+                f"`{type(self).__name__}.{method}(split={split!r})`: `split` must be 'train' or 'val'. "
+                f"Got {split!r} instead."
+            )
+        return split
+
+    def _require_setup(self, method: str) -> _SplitState:
+        if self._state is None:
+            raise RuntimeError(f"`{type(self).__name__}.{method}()` needs the data: call `setup()` first.")
+        return self._state
+
+    # ---------------------------------------------------------------------------------------------------------------
+    # subclass hook
+    # ---------------------------------------------------------------------------------------------------------------
+    def build_data(self) -> SearchData:
+        """Loads the raw training pool, its labels, the test set and the transforms (called once, by ``setup``).
+
+        Returns:
+            The :class:`SearchData` of this data module.
+        """
+        raise NotImplementedError(f"`{type(self).__name__}` must implement `build_data()`.")
+
+    def _known_num_classes(self) -> int | None:
+        """The number of classes before ``setup`` if it is known without loading data (for LightningCLI links)."""
+        return None
+
+    # ---------------------------------------------------------------------------------------------------------------
+    # setup and state
+    # ---------------------------------------------------------------------------------------------------------------
+    @override
+    def setup(self, stage: str | None = None) -> None:
+        """Loads the data and builds the splits (once; later calls keep the splits and the removals)."""
+        if self._state is not None:
+            return
+        data = self.build_data()
+        labels = np.array(data.labels, dtype=np.int64, copy=True).reshape(-1)
+        if len(labels) != len(data.train):
+            raise ValueError(
+                f"`{type(self).__name__}.build_data()`: the pool has {len(data.train)} samples but "
+                f"{len(labels)} labels."
+            )
+        labels.flags.writeable = False
+        data.labels = labels
+        self._seed = self.seed if self.seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
+        state = _SplitState(len(labels), *self._assign(len(labels), self.split, self.val_fraction, self._seed))
+        self._data = data
+        self._train_set = IndexedDataset(data.train, data.train_transform)
+        self._eval_set = IndexedDataset(data.train, data.eval_transform)
+        self._test_set = None if data.test is None else IndexedDataset(data.test, data.eval_transform)
+        self._state = state
+        if self._pending_state is not None:
+            pending, self._pending_state = self._pending_state, None
+            self.load_state_dict(pending)
+
+    def _assign(self, n: int, split: str, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        # round away float noise first, so that e.g. (1 - 0.3) * 10 gives 7, not 6
+        n_train = math.floor(round((1.0 - val_fraction) * n, 6))
+        if n_train < 1 or n - n_train < 1:
+            raise ValueError(
+                f"`{type(self).__name__}(val_fraction={val_fraction!r})`: a pool of {n} samples leaves "
+                f"{n_train} for the weight split and {n - n_train} for the architecture split; each needs at least 1."
+            )
+        ids = np.arange(n, dtype=np.int64)
+        if split == "random":
+            ids = _rng(seed).permutation(n).astype(np.int64)
+        return np.sort(ids[:n_train]), np.sort(ids[n_train:])
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        """The removed ids per split (plain lists) and what defines the split, saved in Lightning checkpoints."""
+        if self._state is None:
+            return dict(self._pending_state) if self._pending_state is not None else {}
+        return {
+            "removed": {split: self._state.removed_ids(split).tolist() for split in _SPLITS},
+            "seed": self._seed,
+            "split": self.split,
+            "val_fraction": self.val_fraction,
+            "pool_size": self._state.pool_size,
+        }
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restores the removals (before ``setup`` they are kept and applied by ``setup``).
+
+        The seed is taken from the state, so the random split, the order and the augmentation continue as saved.
+
+        Raises:
+            ValueError: the state was saved with another pool size, ``split`` or ``val_fraction``.
+        """
+        if not state_dict:
+            return
+        if self._state is None:
+            self._pending_state = dict(state_dict)
+            return
+        name, state = type(self).__name__, self._state
+        expected = {"pool_size": state.pool_size, "split": self.split, "val_fraction": self.val_fraction}
+        for key, current in expected.items():
+            if key in state_dict and state_dict[key] != current:
+                raise ValueError(
+                    f"`{name}.load_state_dict()`: the state was saved with {key}={state_dict[key]!r}, "
+                    f"this data module has {key}={current!r}."
+                )
+        seed = int(state_dict.get("seed", self._seed))
+        if seed != self._seed:
+            rank_zero_info(f"{name}: resuming with the saved seed {seed} (this run resolved seed {self._seed}).")
+            self._seed = seed
+        state.reset(*self._assign(state.pool_size, self.split, self.val_fraction, self._seed))
+        for split in _SPLITS:
+            removed = state_dict.get("removed", {}).get(split, [])
+            if len(removed):
+                self.remove_ids(split, removed)
+
+    # ---------------------------------------------------------------------------------------------------------------
+    # public queries and removal
+    # ---------------------------------------------------------------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (known before ``setup`` where the data set fixes it)."""
+        if self._data is not None:
+            return self._data.num_classes
+        known = self._known_num_classes()
+        if known is None:
+            raise RuntimeError(f"`{type(self).__name__}.num_classes` needs the data: call `setup()` first.")
+        return known
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Labels of the full pool (read-only int64 array indexed by id)."""
+        if self._data is None:
+            raise RuntimeError(f"`{type(self).__name__}.labels` needs the data: call `setup()` first.")
+        return self._data.labels
+
+    @property
+    def pool_size(self) -> int:
+        """Number of samples in the full, unreduced training pool."""
+        return self._require_setup("pool_size").pool_size
+
+    @property
+    def pool(self) -> Any:
+        """The raw training pool (``pool[i]`` is ``(image, label)`` without transform)."""
+        self._require_setup("pool")
+        return self._data.train  # type: ignore[union-attr]
+
+    @property
+    def resolved_seed(self) -> int:
+        """The seed in use (``seed`` or ``PL_GLOBAL_SEED`` as read by ``setup``)."""
+        self._require_setup("resolved_seed")
+        return self._seed
+
+    def active_ids(self, split: Split) -> np.ndarray:
+        """The active ids of a split (sorted, read-only int64 array).
+
+        Args:
+            split: ``"train"`` (weight split) or ``"val"`` (architecture split).
+        """
+        return self._require_setup("active_ids").active_ids(self._check_split("active_ids", split))
+
+    def removed_ids(self, split: Split) -> np.ndarray:
+        """The ids removed from a split so far (sorted int64 array).
+
+        Args:
+            split: ``"train"`` or ``"val"``.
+        """
+        return self._require_setup("removed_ids").removed_ids(self._check_split("removed_ids", split))
+
+    def remove_ids(self, split: Split, ids: Sequence[int] | np.ndarray | torch.Tensor) -> None:
+        """Removes ids from a split, from the next epoch on.
+
+        The samplers read the active ids when they are iterated, at the start of each epoch: the current epoch's
+        iterators are unaffected. Under DDP every rank must pass the same ids (decide on rank 0 and broadcast, or
+        decide identically everywhere), otherwise the ranks iterate different data and may hang.
+
+        Lightning counts the batches per epoch (``trainer.num_training_batches``, used by the progress bar and by
+        ``val_check_interval``, hence by end-of-epoch validation) when it requests the loaders. A removal during
+        ``fit`` therefore sets ``trainer.reload_dataloaders_every_n_epochs = 1`` if it was 0 (the default), so
+        Lightning re-requests the (cheap) loaders and recounts at every epoch start.
+
+        Args:
+            split: ``"train"`` or ``"val"``.
+            ids: pool ids currently active in ``split``; duplicates count once; empty is a no-op.
+
+        Raises:
+            ValueError: an id is not active in ``split`` (removed already, in the other split, out of range, not an
+                integer), or the removal would leave the split empty.
+        """
+        state = self._require_setup("remove_ids")
+        split = self._check_split("remove_ids", split)
+        name = f"`{type(self).__name__}.remove_ids({split!r}, ...)`"
+        values = ids.detach().cpu().numpy() if isinstance(ids, torch.Tensor) else np.asarray(ids)
+        if values.size == 0:
+            return
+        if values.dtype == bool or not np.issubdtype(values.dtype, np.integer):
+            raise ValueError(f"{name}: `ids` must be integers. Got dtype {values.dtype} instead.")
+        values = np.unique(values.reshape(-1).astype(np.int64))
+        in_range = (values >= 0) & (values < state.pool_size)
+        ok = np.zeros(len(values), dtype=bool)
+        ok[in_range] = state.active[values[in_range]] & (state.split_of[values[in_range]] == _SPLITS.index(split))
+        if not ok.all():
+            bad = values[~ok]
+            listed = ", ".join(str(v) for v in bad[:_MAX_LISTED].tolist()) + (", ..." if len(bad) > _MAX_LISTED else "")
+            raise ValueError(
+                f"{name}: {len(bad)} id(s) are not active in split {split!r} (removed already, in the other split "
+                f"or outside [0, {state.pool_size})): [{listed}]."
+            )
+        if len(values) >= len(state.active_ids(split)):
+            raise ValueError(
+                f"{name}: removing {len(values)} id(s) would leave split {split!r} empty; a split must keep at least "
+                "1 sample."
+            )
+        state.deactivate(values)
+        self._follow_removals()
+
+    def _follow_removals(self) -> None:
+        """Makes a fitting Trainer re-request the loaders each epoch, so its cached batch counts follow removals."""
+        trainer = self.trainer
+        if trainer is None or getattr(trainer.state, "fn", None) != TrainerFn.FITTING:
+            return
+        if trainer.reload_dataloaders_every_n_epochs == 0:
+            trainer.reload_dataloaders_every_n_epochs = 1
+            rank_zero_info(
+                f"{type(self).__name__}: ids were removed during fit, so the number of batches per epoch changes; "
+                "set `trainer.reload_dataloaders_every_n_epochs = 1` so that Lightning recounts them each epoch "
+                "(progress bar, `val_check_interval`, end-of-epoch validation)."
+            )
+        elif trainer.reload_dataloaders_every_n_epochs > 1 and not self._warned_stale_lengths:
+            self._warned_stale_lengths = True
+            rank_zero_warn(
+                f"{type(self).__name__}: ids were removed during fit with `reload_dataloaders_every_n_epochs="
+                f"{trainer.reload_dataloaders_every_n_epochs}`; Lightning recounts the batches per epoch only when it "
+                "reloads, so end-of-epoch validation may be skipped in between."
+            )
+
+    # ---------------------------------------------------------------------------------------------------------------
+    # dataloaders
+    # ---------------------------------------------------------------------------------------------------------------
+    def _replicas(self) -> tuple[int, int]:
+        trainer = self.trainer
+        if trainer is None:
+            return 1, 0
+        return int(trainer.world_size), int(trainer.global_rank)
+
+    def _current_epoch(self) -> int:
+        # Lightning creates the first iterator of a resumed fit before it calls `set_epoch`, and worker processes
+        # prefetch (hence iterate the sampler) at creation: start the samplers at the trainer's epoch.
+        # The epoch Lightning passes to `set_epoch` is the fit loop's processed-epoch count, which on a resume from an
+        # end-of-epoch checkpoint is one ahead of `trainer.current_epoch`.
+        trainer = self.trainer
+        if trainer is None:
+            return 0
+        progress = getattr(getattr(getattr(trainer, "fit_loop", None), "epoch_progress", None), "current", None)
+        return int(getattr(progress, "processed", trainer.current_epoch))
+
+    def _loader(self, dataset: Dataset, sampler: DistributedSampler, batch_size: int) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            collate_fn=collate_indexed,
+            persistent_workers=self.num_workers > 0,
+            drop_last=False,
+        )
+
+    def _ids_fn(self, split: str) -> Callable[[], np.ndarray]:
+        return functools.partial(self._require_setup("dataloader").active_ids, split)
+
+    @override
+    def train_dataloader(self) -> CombinedLoader | DataLoader:
+        """The search loader: paired ``{"train": (x, y, index), "val": (x, y, index)}`` batches, or the weight split.
+
+        Both streams use the training augmentation and yield the same number of batches per epoch.
+        """
+        self._require_setup("train_dataloader")
+        num_replicas, rank = self._replicas()
+        weights = ShuffledSplitSampler(
+            self._ids_fn("train"), num_replicas=num_replicas, rank=rank, seed=self._seed, stream=_STREAM_TRAIN
+        )
+        weights.set_epoch(self._current_epoch())
+        loader_w = self._loader(self._train_set, weights, self.batch_size)
+        if not self.paired:
+            return loader_w
+        arch = CyclingSplitSampler(
+            self._ids_fn("val"), weights, num_replicas=num_replicas, rank=rank, seed=self._seed, stream=_STREAM_VAL
+        )
+        arch.set_epoch(self._current_epoch())
+        loader_a = self._loader(self._train_set, arch, self.batch_size)
+        return CombinedLoader({"train": loader_w, "val": loader_a}, mode="min_size")
+
+    @override
+    def val_dataloader(self) -> DataLoader:
+        """The active architecture split in id order, with the eval transform (supernet validation)."""
+        self._require_setup("val_dataloader")
+        num_replicas, rank = self._replicas()
+        sampler = OrderedSplitSampler(self._ids_fn("val"), num_replicas=num_replicas, rank=rank)
+        return self._loader(self._eval_set, sampler, self.eval_batch_size or self.batch_size)
+
+    @override
+    def test_dataloader(self) -> DataLoader:
+        """The test set in order, with the eval transform; ``index`` is the position in the test set.
+
+        Raises:
+            RuntimeError: the data module has no test set.
+        """
+        self._require_setup("test_dataloader")
+        if self._test_set is None:
+            raise RuntimeError(
+                f"`{type(self).__name__}` has no test set: the search splits come from the training pool only."
+            )
+        ids = np.arange(len(self._test_set), dtype=np.int64)
+        num_replicas, rank = self._replicas()
+        sampler = OrderedSplitSampler(_Fixed(ids), num_replicas=num_replicas, rank=rank)
+        return self._loader(self._test_set, sampler, self.eval_batch_size or self.batch_size)
+
+    def pool_dataloader(self, ids: Sequence[int] | np.ndarray | None = None) -> DataLoader:
+        """Iterates pool samples with the eval transform, in the given order, on this process only (not sharded).
+
+        For embedding or scoring the pool (core-set, entropy proxy), whatever the splits and removals.
+
+        Args:
+            ids: pool ids to iterate; ``None`` iterates the whole pool.
+        """
+        state = self._require_setup("pool_dataloader")
+        order = np.arange(state.pool_size, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
+        if order.ndim != 1 or (len(order) and (order.min() < 0 or order.max() >= state.pool_size)):
+            raise ValueError(
+                f"`{type(self).__name__}.pool_dataloader(ids=...)`: `ids` must be a 1-d sequence of ids in "
+                f"[0, {state.pool_size})."
+            )
+        sampler = OrderedSplitSampler(_Fixed(order))
+        return self._loader(self._eval_set, sampler, self.eval_batch_size or self.batch_size)

@@ -1,0 +1,330 @@
+"""DARTS: differentiable architecture search as a LightningModule with manual bi-level optimization."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from lightning import LightningModule
+from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor, nn
+from torchmetrics.classification import MulticlassAccuracy
+from typing_extensions import override
+
+from lightning_nas.methods.hypergradient import unrolled_arch_gradient
+from lightning_nas.selection.scores import el2n
+from lightning_nas.spaces import Genotype, get_search_space
+
+StepOrder = Literal["arch_first", "weights_first"]
+
+
+class DARTS(LightningModule):
+    """DARTS (Liu et al., ICLR 2019) on any registered search space.
+
+    Every training step takes a paired batch ``{"train": (x, y, ids), "val": (x, y, ids)}`` (see
+    :class:`~lightning_nas.datamodules.SearchDataModule`) and makes two updates with manual optimization:
+
+    * the **architecture step** on the ``val`` batch: Adam on ``α`` with the first-order gradient
+      ``∇α L_val(w, α)`` (``order=1``) or the unrolled second-order one (``order=2``, a finite-difference
+      Hessian-vector product, see :func:`~lightning_nas.methods.hypergradient.unrolled_arch_gradient`);
+    * the **weight step** on the ``train`` batch: SGD on ``w`` with gradient clipping.
+
+    ``step_order`` chooses which comes first: ``"arch_first"`` is quark0's DARTS, ``"weights_first"`` is
+    xautodl's DARTS-V1; ``None`` takes the space's default (NAS-Bench-201: weights first, DARTS space: arch
+    first). The weight learning rate follows a cosine schedule over ``Trainer(max_epochs)`` down to
+    ``weight_lr_min``, stepped per epoch (``lr_interval="epoch"``, quark0) or per iteration (``"step"``,
+    xautodl). Under DDP the gradients of both levels are averaged across processes, so ``w`` and ``α`` stay
+    identical on every rank. Note that ``trainer.global_step`` counts optimizer steps: two per iteration once
+    the architecture is updated.
+
+    Defaults are the DARTS paper's CIFAR-10 search settings (quark0): SGD lr 0.025 (momentum 0.9, weight decay
+    3e-4, cosine to 0.001), clip 5, Adam 3e-4 (betas 0.5, 0.999, weight decay 1e-3), batch 64, 50 epochs.
+    The xautodl NAS-Bench-201 reproduction uses ``weight_nesterov=True, weight_decay=5e-4, lr_interval="step"``
+    (``examples/configs/darts_nb201_xautodl.yaml``).
+
+    ``training_step`` returns, besides ``loss``, the per-sample EL2N errors it computed anyway, for each split it
+    touched (``{"train": {"ids", "el2n"}, "val": {"ids", "el2n"}}``); callbacks such as data pruning read them
+    from ``outputs`` in ``on_train_batch_end``. For ``order=2`` the ``val`` errors come from the forward pass at
+    the virtual weights ``w'``, the only validation forward pass that step makes.
+
+    Logged keys: ``train/loss``, ``train/acc`` (weight split, training mode), ``arch/loss``, ``arch/acc``
+    (architecture split inside the architecture step), ``val/loss``, ``val/acc`` (validation loop over the
+    architecture split, no augmentation), ``test/loss``, ``test/acc``, ``search/weight_lr``. The derived
+    genotype is printed (and written as text to loggers that take text) at the end of every epoch.
+
+    Args:
+        search_space: a registered search space name (see :func:`~lightning_nas.spaces.list_search_spaces`).
+        space_options: options of the search space, e.g. ``{"C": 16, "N": 5}`` for NAS-Bench-201.
+        num_classes: number of classes of the data.
+        order: 1 for first-order DARTS, 2 for the unrolled second-order architecture gradient.
+        weight_lr: initial SGD learning rate of the weights.
+        weight_lr_min: final learning rate of the cosine schedule.
+        weight_momentum: SGD momentum.
+        weight_decay: SGD weight decay.
+        weight_nesterov: Nesterov momentum (xautodl's NAS-Bench-201 setting).
+        grad_clip: max global norm of the weight gradients; ``None`` or 0 disables clipping.
+        arch_lr: Adam learning rate of the architecture parameters.
+        arch_betas: Adam betas.
+        arch_weight_decay: Adam (coupled L2) weight decay of the architecture parameters.
+        arch_warmup_epochs: epochs at the start during which only the weights are trained.
+        step_order: ``"arch_first"``, ``"weights_first"`` or ``None`` for the space's default.
+        lr_interval: step the cosine schedule every ``"epoch"`` or every ``"step"`` (iteration).
+        unrolled_r: the finite-difference scale of the second-order step (``ε = r / ||v||``).
+
+    Raises:
+        ValueError: for an unknown search space, bad space options or out-of-range hyperparameters.
+
+    Example:
+        >>> model = DARTS(search_space="nasbench201", space_options={"C": 4, "N": 1}, num_classes=10)
+        >>> str(model.genotype()).count("~")
+        6
+
+    References:
+        Liu, Simonyan & Yang, "DARTS: Differentiable Architecture Search", ICLR 2019, Alg. 1 and Sec. 2.3.
+    """
+
+    def __init__(
+        self,
+        search_space: str = "nasbench201",
+        space_options: dict[str, Any] | None = None,
+        num_classes: int = 10,
+        order: Literal[1, 2] = 1,
+        weight_lr: float = 0.025,
+        weight_lr_min: float = 0.001,
+        weight_momentum: float = 0.9,
+        weight_decay: float = 3e-4,
+        weight_nesterov: bool = False,
+        grad_clip: float | None = 5.0,
+        arch_lr: float = 3e-4,
+        arch_betas: tuple[float, float] = (0.5, 0.999),
+        arch_weight_decay: float = 1e-3,
+        arch_warmup_epochs: int = 0,
+        step_order: StepOrder | None = None,
+        lr_interval: Literal["epoch", "step"] = "epoch",
+        unrolled_r: float = 0.01,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if order not in (1, 2):
+            raise ValueError(f"`{name}(order={order!r})`: `order` must be 1 or 2. Got {order!r} instead.")
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"`{name}(num_classes={num_classes!r})`: `num_classes` must be an integer >= 2.")
+        for arg, value in (("weight_lr", weight_lr), ("arch_lr", arch_lr), ("unrolled_r", unrolled_r)):
+            if not value > 0:
+                raise ValueError(f"`{name}({arg}={value!r})`: `{arg}` must be positive. Got {value!r} instead.")
+        for arg, value in (
+            ("weight_lr_min", weight_lr_min),
+            ("weight_momentum", weight_momentum),
+            ("weight_decay", weight_decay),
+            ("arch_weight_decay", arch_weight_decay),
+            ("arch_warmup_epochs", arch_warmup_epochs),
+        ):
+            if value < 0:
+                raise ValueError(f"`{name}({arg}={value!r})`: `{arg}` must be >= 0. Got {value!r} instead.")
+        if grad_clip is not None and grad_clip < 0:
+            raise ValueError(f"`{name}(grad_clip={grad_clip!r})`: `grad_clip` must be >= 0 or None.")
+        if step_order not in (None, "arch_first", "weights_first"):
+            raise ValueError(
+                f"`{name}(step_order={step_order!r})`: `step_order` must be 'arch_first', 'weights_first' or None."
+            )
+        if lr_interval not in ("epoch", "step"):
+            raise ValueError(f"`{name}(lr_interval={lr_interval!r})`: `lr_interval` must be 'epoch' or 'step'.")
+        if weight_nesterov and weight_momentum == 0:
+            raise ValueError(f"`{name}(weight_nesterov=True)`: Nesterov momentum needs `weight_momentum` > 0.")
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.space = get_search_space(search_space, **(space_options or {}))
+        self.supernet = self.build_supernet()
+        self.step_order: StepOrder = step_order or self.space.default_step_order
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.arch_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+
+    # ------------------------------------------------------------------ hooks for variants
+    def build_supernet(self) -> nn.Module:
+        """Builds the weight-sharing supernet; variants override this to pass their own options."""
+        return self.space.build_supernet(self.hparams.num_classes)
+
+    def arch_regularization(self) -> Tensor | None:
+        """An extra term added to the first-order architecture loss (β-DARTS's β-decay); none in DARTS."""
+        return None
+
+    def arch_update_enabled(self) -> bool:
+        """Whether the architecture is updated in the current epoch (after ``arch_warmup_epochs``)."""
+        return self.current_epoch >= self.hparams.arch_warmup_epochs
+
+    # ------------------------------------------------------------------ public API
+    @override
+    def forward(self, x: Tensor) -> Tensor:
+        return self.supernet(x)
+
+    def genotype(self) -> Genotype:
+        """The architecture currently derived from ``α``."""
+        return self.supernet.genotype()
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return self.supernet.arch_parameters()
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        return self.supernet.weight_parameters()
+
+    # ------------------------------------------------------------------ optimization
+    @override
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        weight_opt = torch.optim.SGD(
+            self.weight_parameters(),
+            lr=hp.weight_lr,
+            momentum=hp.weight_momentum,
+            weight_decay=hp.weight_decay,
+            nesterov=hp.weight_nesterov,
+        )
+        arch_opt = torch.optim.Adam(
+            self.arch_parameters(), lr=hp.arch_lr, betas=tuple(hp.arch_betas), weight_decay=hp.arch_weight_decay
+        )
+        if hp.lr_interval == "epoch":
+            max_epochs = self.trainer.max_epochs
+            if max_epochs is None or max_epochs < 1:
+                raise ValueError(
+                    f"`{type(self).__name__}` schedules its learning rate over `Trainer(max_epochs=...)`; "
+                    f"got max_epochs={max_epochs}. Set max_epochs, or use lr_interval='step' with max_steps."
+                )
+            t_max = max_epochs
+        else:
+            t_max = max(1, int(self.trainer.estimated_stepping_batches))
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_opt, T_max=t_max, eta_min=hp.weight_lr_min)
+        return [weight_opt, arch_opt], [scheduler]
+
+    @override
+    def on_fit_start(self) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        data_classes = getattr(datamodule, "num_classes", None)
+        if data_classes is not None and data_classes > self.hparams.num_classes:
+            raise ValueError(
+                f"`{type(self).__name__}(num_classes={self.hparams.num_classes})` is smaller than the data's "
+                f"{data_classes} classes. Set num_classes={data_classes}."
+            )
+
+    def _mean_across_processes(self, tensors: list[Tensor]) -> list[Tensor]:
+        if self.trainer.world_size == 1:
+            return tensors
+        flat = torch.cat([t.reshape(-1) for t in tensors])
+        flat = self.trainer.strategy.reduce(flat, reduce_op="mean")
+        return [chunk.view_as(t) for chunk, t in zip(flat.split([t.numel() for t in tensors]), tensors)]
+
+    def _weight_step(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        weight_opt, _ = self.optimizers()
+        logits = self.supernet(x)
+        loss = nn.functional.cross_entropy(logits, y)
+        weight_opt.zero_grad()
+        self.manual_backward(loss)
+        if self.hparams.grad_clip:
+            self.clip_gradients(weight_opt, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm")
+        weight_opt.step()
+        return loss.detach(), logits.detach()
+
+    def _arch_step(self, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        weight_opt, arch_opt = self.optimizers()
+        arch_opt.zero_grad()
+        if self.hparams.order == 1:
+            logits = self.supernet(val[0])
+            loss = nn.functional.cross_entropy(logits, val[1])
+            regularization = self.arch_regularization()
+            self.manual_backward(loss if regularization is None else loss + regularization)
+        else:
+            grads, loss, logits = self._unrolled_arch_gradient(weight_opt.optimizer, train, val)
+            for param, grad in zip(self.arch_parameters(), grads):
+                param.grad = grad
+        arch_opt.step()
+        return loss.detach(), logits.detach()
+
+    def _unrolled_arch_gradient(
+        self, weight_opt: torch.optim.SGD, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor]
+    ) -> tuple[list[Tensor], Tensor, Tensor]:
+        group = weight_opt.param_groups[0]
+        weights = self.weight_parameters()
+        names = {id(p): n for n, p in self.supernet.named_parameters()}
+        return unrolled_arch_gradient(
+            self.supernet,
+            [names[id(p)] for p in weights],
+            self.arch_parameters(),
+            train,
+            val,
+            lr=group["lr"],
+            momentum=group["momentum"],
+            weight_decay=group["weight_decay"],
+            nesterov=group["nesterov"],
+            momentum_buffers=[weight_opt.state.get(p, {}).get("momentum_buffer") for p in weights],
+            r=self.hparams.unrolled_r,
+            reduce=self._mean_across_processes,
+        )
+
+    @override
+    def training_step(self, batch: dict[str, list[Tensor]], batch_idx: int) -> dict[str, Any]:
+        if not isinstance(batch, dict) or "train" not in batch or "val" not in batch:
+            raise ValueError(
+                f"`{type(self).__name__}` needs paired batches {{'train': (x, y, ids), 'val': (x, y, ids)}}, "
+                "as a SearchDataModule with `paired=True` yields."
+            )
+        x_t, y_t, ids_t = batch["train"]
+        x_v, y_v, ids_v = batch["val"]
+        update_arch = self.arch_update_enabled()
+        arch_result = None
+        if update_arch and self.step_order == "arch_first":
+            arch_result = self._arch_step((x_t, y_t), (x_v, y_v))
+        loss_t, logits_t = self._weight_step(x_t, y_t)
+        if update_arch and self.step_order == "weights_first":
+            arch_result = self._arch_step((x_t, y_t), (x_v, y_v))
+
+        batch_size = len(y_t)
+        self.train_acc(logits_t, y_t)
+        self.log(
+            "train/loss", loss_t, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True, batch_size=batch_size
+        )
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=batch_size)
+        outputs: dict[str, Any] = {"loss": loss_t, "train": {"ids": ids_t, "el2n": el2n(logits_t, y_t)}}
+        if arch_result is not None:
+            loss_v, logits_v = arch_result
+            self.arch_acc(logits_v, y_v)
+            self.log("arch/loss", loss_v, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(y_v))
+            self.log("arch/acc", self.arch_acc, on_step=False, on_epoch=True, batch_size=len(y_v))
+            outputs["val"] = {"ids": ids_v, "el2n": el2n(logits_v, y_v)}
+        if self.hparams.lr_interval == "step":
+            self.lr_schedulers().step()
+        return outputs
+
+    @override
+    def on_train_epoch_start(self) -> None:
+        weight_opt, _ = self.optimizers()
+        self.log("search/weight_lr", weight_opt.param_groups[0]["lr"], on_step=False, on_epoch=True)
+
+    @override
+    def on_train_epoch_end(self) -> None:
+        if self.hparams.lr_interval == "epoch":
+            self.lr_schedulers().step()
+        genotype = str(self.genotype())
+        rank_zero_info(f"Epoch {self.current_epoch}: genotype {genotype}")
+        if self.trainer.is_global_zero:
+            for logger in self.loggers:
+                add_text = getattr(getattr(logger, "experiment", None), "add_text", None)
+                if callable(add_text):
+                    add_text("search/genotype", genotype, global_step=self.current_epoch)
+
+    # ------------------------------------------------------------------ evaluation of the supernet
+    def _evaluate(self, batch: list[Tensor], stage: str, metric: MulticlassAccuracy) -> Tensor:
+        x, y = batch[0], batch[1]
+        logits = self.supernet(x)
+        loss = nn.functional.cross_entropy(logits, y)
+        metric(logits, y)
+        self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(y))
+        self.log(f"{stage}/acc", metric, on_epoch=True, prog_bar=stage == "val", batch_size=len(y))
+        return loss
+
+    @override
+    def validation_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
+        return self._evaluate(batch, "val", self.val_acc)
+
+    @override
+    def test_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
+        return self._evaluate(batch, "test", self.test_acc)

@@ -1,0 +1,47 @@
+"""Search spaces: candidate ops, weight-sharing supernets, discrete networks and genotypes.
+
+Spaces are registered by name (``list_search_spaces()``) and built with ``get_search_space(name, **options)``;
+each space's candidate ops live in its own op registry (``get_op(name, space=...)``).
+"""
+
+from lightning_nas.spaces.base import (
+    Genotype,
+    SearchSpace,
+    StepOrder,
+    Supernet,
+    get_op,
+    get_search_space,
+    get_search_space_class,
+    list_ops,
+    list_search_spaces,
+    register_op,
+    register_search_space,
+)
+from lightning_nas.spaces.nasbench201 import (
+    NB201_EDGES,
+    NB201_OPS,
+    NASBench201Genotype,
+    NASBench201Network,
+    NASBench201Space,
+    NASBench201Supernet,
+)
+
+__all__ = [
+    "NB201_EDGES",
+    "NB201_OPS",
+    "Genotype",
+    "NASBench201Genotype",
+    "NASBench201Network",
+    "NASBench201Space",
+    "NASBench201Supernet",
+    "SearchSpace",
+    "StepOrder",
+    "Supernet",
+    "get_op",
+    "get_search_space",
+    "get_search_space_class",
+    "list_ops",
+    "list_search_spaces",
+    "register_op",
+    "register_search_space",
+]

@@ -1,0 +1,613 @@
+"""The NAS-Bench-201 cell search space, as DARTS searches it in xautodl (``TinyNetworkDarts``).
+
+A cell has 4 nodes: node 0 is the cell input and node ``i`` (1..3) sums one operation on every earlier node,
+which gives 6 edges, ordered ``1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2`` (:data:`NB201_EDGES`). Every edge picks
+one of 5 operations, in this order (:data:`NB201_OPS`): ``none, skip_connect, nor_conv_1x1, nor_conv_3x3,
+avg_pool_3x3``, so the space holds 5**6 = 15,625 cells. The cell output is node 3.
+
+The macro network is a stem (Conv3x3 + BN), ``N`` cells at ``C`` channels, a residual reduction block to
+``2C`` (stride 2), ``N`` cells, a block to ``4C``, ``N`` cells, and a head (BN, ReLU, global average pool,
+Linear). The supernet replaces each edge by a mixed op, the sum of all 5 ops weighted by the softmax of the
+edge's row of the architecture parameter ``arch_alpha`` (shape ``[6, 5]``, shared by all cells).
+
+The ops are registered in the ``"nasbench201"`` op registry (:func:`~lightning_nas.spaces.get_op`); a factory
+takes ``(C, *, affine, track_running_stats)`` and returns a module that maps ``[B, C, H, W]`` to the same shape.
+
+References:
+    Xuanyi Dong and Yi Yang. NAS-Bench-201: Extending the Scope of Reproducible Neural Architecture Search.
+    ICLR 2020 (Section 2.1 and Figure 1: cell, ops and macro skeleton).
+    Hanxiao Liu, Karen Simonyan and Yiming Yang. DARTS: Differentiable Architecture Search. ICLR 2019
+    (Eq. 2: the mixed op).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, cast
+
+import torch
+from torch import Tensor, nn
+
+from lightning_nas.spaces.base import (
+    Genotype,
+    SearchSpace,
+    StepOrder,
+    Supernet,
+    _check_positive_int,
+    get_op,
+    register_op,
+    register_search_space,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = [
+    "NB201_EDGES",
+    "NB201_OPS",
+    "NASBench201Genotype",
+    "NASBench201Network",
+    "NASBench201Space",
+    "NASBench201Supernet",
+    "ReLUConvBN",
+    "ResidualReductionBlock",
+    "Zero",
+]
+
+SPACE_NAME = "nasbench201"
+
+NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+"""The 5 candidate ops, in the order of the columns of ``arch_alpha``."""
+
+NB201_EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+"""The 6 edges as ``(node, input)`` pairs, in the order of the rows of ``arch_alpha`` (xautodl's ``"i<-j"``)."""
+
+_FORMAT = "|op~0|+|op~0|op~1|+|op~0|op~1|op~2|"
+
+
+# ------------------------------------------------------------------------------------------------- operations
+class ReLUConvBN(nn.Sequential):
+    """ReLU, Conv(k x k, padding k // 2, no bias), BatchNorm: NAS-Bench-201's ``nor_conv_kxk``.
+
+    The convolution has no bias in the search cells either. xautodl sets ``bias = not affine``, which gives the
+    search convs a bias that the following BatchNorm cancels anyway; that quirk is not copied.
+
+    Args:
+        C_in: Input channels.
+        C_out: Output channels.
+        kernel_size: Side of the square kernel.
+        stride: Convolution stride.
+        affine: Whether the BatchNorm has a learnable scale and shift.
+        track_running_stats: Whether the BatchNorm keeps running statistics (else it always uses batch statistics).
+    """
+
+    def __init__(
+        self,
+        C_in: int,
+        C_out: int,
+        kernel_size: int,
+        stride: int = 1,
+        *,
+        affine: bool = True,
+        track_running_stats: bool = True,
+    ) -> None:
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(C_in, C_out, kernel_size, stride=stride, padding=kernel_size // 2, bias=False),
+            nn.BatchNorm2d(C_out, affine=affine, track_running_stats=track_running_stats),
+        )
+
+
+class Zero(nn.Module):
+    """The ``none`` op: zeros shaped like its input."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.zeros_like(x)
+
+
+@register_op("none", space=SPACE_NAME)
+def _none(C: int, *, affine: bool, track_running_stats: bool) -> nn.Module:
+    return Zero()
+
+
+@register_op("skip_connect", space=SPACE_NAME)
+def _skip_connect(C: int, *, affine: bool, track_running_stats: bool) -> nn.Module:
+    return nn.Identity()
+
+
+@register_op("nor_conv_1x1", space=SPACE_NAME)
+def _nor_conv_1x1(C: int, *, affine: bool, track_running_stats: bool) -> nn.Module:
+    return ReLUConvBN(C, C, 1, affine=affine, track_running_stats=track_running_stats)
+
+
+@register_op("nor_conv_3x3", space=SPACE_NAME)
+def _nor_conv_3x3(C: int, *, affine: bool, track_running_stats: bool) -> nn.Module:
+    return ReLUConvBN(C, C, 3, affine=affine, track_running_stats=track_running_stats)
+
+
+@register_op("avg_pool_3x3", space=SPACE_NAME)
+def _avg_pool_3x3(C: int, *, affine: bool, track_running_stats: bool) -> nn.Module:
+    return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+
+
+class ResidualReductionBlock(nn.Module):
+    """The ResNet basic block (stride 2) between the stages: ``shortcut(x) + conv_b(conv_a(x))``.
+
+    ``conv_a`` is ReLU-Conv3x3(stride 2)-BN, ``conv_b`` is ReLU-Conv3x3-BN (affine BN with running
+    statistics), the shortcut is AvgPool(2, stride 2) followed by a 1x1 conv without BN. The pool uses
+    ``ceil_mode=True``, which changes nothing for even sizes (CIFAR, ImageNet16) and lets odd sizes such as
+    7x7 through, matching the conv's output size.
+
+    Args:
+        C_in: Input channels.
+        C_out: Output channels.
+    """
+
+    def __init__(self, C_in: int, C_out: int) -> None:
+        super().__init__()
+        self.conv_a = ReLUConvBN(C_in, C_out, 3, stride=2)
+        self.conv_b = ReLUConvBN(C_out, C_out, 3)
+        self.shortcut = nn.Sequential(nn.AvgPool2d(2, stride=2, ceil_mode=True), nn.Conv2d(C_in, C_out, 1, bias=False))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.shortcut(x) + self.conv_b(self.conv_a(x))
+
+
+# --------------------------------------------------------------------------------------------------- genotype
+@dataclass(frozen=True, repr=False)
+class NASBench201Genotype(Genotype):
+    """A NAS-Bench-201 cell: for each node 1..3, its ``(op, input)`` pairs over inputs ``0..node-1``.
+
+    The canonical string is NAS-Bench-201's ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``, the key of the benchmark's
+    tables. The genotype is immutable and hashable.
+
+    Args:
+        nodes: Three tuples, node ``i``'s holding ``i`` pairs ``(op, j)`` for ``j = 0..i-1`` in order.
+
+    Raises:
+        ValueError: If the nodes do not have that structure or an op is not in :data:`NB201_OPS`.
+
+    Example:
+        >>> g = NASBench201Genotype.from_string("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|"
+        ...                                     "nor_conv_1x1~1|skip_connect~2|")
+        >>> g.nodes[1]
+        (('none', 0), ('skip_connect', 1))
+        >>> g.ops
+        ('nor_conv_3x3', 'none', 'skip_connect', 'avg_pool_3x3', 'nor_conv_1x1', 'skip_connect')
+        >>> NASBench201Genotype.from_ops(g.ops) == g
+        True
+        >>> str(NASBench201Genotype.from_ops(["skip_connect"] * 6))
+        '|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|'
+        >>> sum(1 for _ in NASBench201Genotype.all())
+        15625
+        >>> NASBench201Genotype.from_json(g.to_json()) == g
+        True
+
+    References:
+        Dong and Yang, NAS-Bench-201, ICLR 2020 (Section 2.1: the cell and its string form).
+    """
+
+    space: ClassVar[str] = SPACE_NAME
+    nodes: tuple[tuple[tuple[str, int], ...], ...]
+
+    def __post_init__(self) -> None:
+        nodes = self.nodes
+        if isinstance(nodes, (str, bytes)) or not isinstance(nodes, Sequence) or len(nodes) != 3:
+            raise ValueError(f"`NASBench201Genotype(nodes={nodes!r})`: `nodes` must hold 3 nodes.")
+        normalised = []
+        for i, node in enumerate(nodes, start=1):
+            if isinstance(node, (str, bytes)) or not isinstance(node, Sequence) or len(node) != i:
+                raise ValueError(
+                    f"`NASBench201Genotype(nodes={nodes!r})`: node {i} must hold {i} (op, input) pairs. "
+                    f"Got {node!r} instead."
+                )
+            pairs = []
+            for j, pair in enumerate(node):
+                if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
+                    raise ValueError(
+                        f"`NASBench201Genotype(nodes={nodes!r})`: node {i} must hold (op, input) pairs. "
+                        f"Got {pair!r} instead."
+                    )
+                op, source = pair
+                if op not in NB201_OPS:
+                    raise ValueError(
+                        f"`NASBench201Genotype(nodes={nodes!r})`: unknown op {op!r} at node {i}. "
+                        f"Allowed ops: {list(NB201_OPS)}."
+                    )
+                if isinstance(source, bool) or not isinstance(source, int) or source != j:
+                    raise ValueError(
+                        f"`NASBench201Genotype(nodes={nodes!r})`: edge {len(pairs) + 1} of node {i} must take "
+                        f"input {j} (node {i} takes inputs 0..{i - 1} in order). Got {source!r} instead."
+                    )
+                pairs.append((op, j))
+            normalised.append(tuple(pairs))
+        object.__setattr__(self, "nodes", tuple(normalised))
+
+    @classmethod
+    def from_string(cls, s: str) -> Self:
+        """Parse ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` strictly (no extra whitespace or separators).
+
+        Raises:
+            ValueError: If ``s`` is malformed (node or edge count, input index, unknown op) or is a DARTS-space
+                genotype; the message names the bad part and the allowed ops.
+            TypeError: If ``s`` is not a string.
+        """
+        if not isinstance(s, str):
+            raise TypeError(f"`{cls.__name__}.from_string`: expected a string. Got {type(s).__name__} instead.")
+        if s.lstrip().startswith("Genotype(") or "normal=" in s or "reduce=" in s:
+            raise ValueError(
+                f"{s!r} looks like a DARTS-space genotype (`Genotype(normal=..., reduce=...)`), which belongs to "
+                f"another search space; a NAS-Bench-201 genotype has the form {_FORMAT!r}."
+            )
+        parts = s.split("+")
+        if len(parts) != 3:
+            raise _malformed(s, f"expected 3 nodes separated by '+', got {len(parts)}")
+        nodes = []
+        for i, part in enumerate(parts, start=1):
+            if len(part) < 2 or not (part.startswith("|") and part.endswith("|")):
+                raise _malformed(s, f"node {i} ({part!r}) must start and end with '|'")
+            tokens = part[1:-1].split("|")
+            if len(tokens) != i:
+                raise _malformed(
+                    s,
+                    f"node {i} ({part!r}) must have {i} edge(s), one from each of the nodes "
+                    f"0..{i - 1}, got {len(tokens)}",
+                )
+            pairs = []
+            for j, token in enumerate(tokens):
+                op, sep, source = token.partition("~")
+                if not sep or "~" in source:
+                    raise _malformed(s, f"edge {token!r} of node {i} must have the form 'op~input'")
+                if op not in NB201_OPS:
+                    raise _malformed(s, f"unknown op {op!r} in node {i}")
+                if source != str(j):
+                    raise _malformed(
+                        s,
+                        f"edge {token!r} of node {i} must take input {j} (node {i} takes inputs "
+                        f"0..{i - 1} in order), got {source!r}",
+                    )
+                pairs.append((op, j))
+            nodes.append(tuple(pairs))
+        return cls(tuple(nodes))
+
+    @classmethod
+    def from_ops(cls, ops: Sequence[str]) -> Self:
+        """Build a genotype from its 6 op names in edge order (:data:`NB201_EDGES`).
+
+        Raises:
+            ValueError: If there are not 6 names or one is not in :data:`NB201_OPS`.
+        """
+        if isinstance(ops, str) or len(ops) != len(NB201_EDGES):
+            raise ValueError(
+                f"`{cls.__name__}.from_ops`: `ops` must hold {len(NB201_EDGES)} op names, one per edge "
+                f"{[f'{node}<-{source}' for node, source in NB201_EDGES]}. Got {ops!r} instead."
+            )
+        nodes: list[list[tuple[str, int]]] = [[], [], []]
+        for (node, source), op in zip(NB201_EDGES, ops, strict=True):
+            nodes[node - 1].append((op, source))
+        return cls(tuple(tuple(node) for node in nodes))
+
+    @classmethod
+    def all(cls) -> Iterator[Self]:
+        """Yield all 5**6 = 15,625 cells, the last edge's op varying fastest (in :data:`NB201_OPS` order)."""
+        for ops in itertools.product(NB201_OPS, repeat=len(NB201_EDGES)):
+            yield cls.from_ops(ops)
+
+    @property
+    def ops(self) -> tuple[str, ...]:
+        """The 6 op names in edge order (:data:`NB201_EDGES`)."""
+        return tuple(op for node in self.nodes for op, _ in node)
+
+    def __str__(self) -> str:
+        return "+".join("|" + "|".join(f"{op}~{source}" for op, source in node) + "|" for node in self.nodes)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}.from_string({str(self)!r})"
+
+
+def _malformed(s: str, reason: str) -> ValueError:
+    return ValueError(
+        f"Invalid NAS-Bench-201 genotype string {s!r}: {reason}. Expected the form {_FORMAT!r} with each op in "
+        f"{list(NB201_OPS)}."
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- supernet
+class _MixedOp(nn.Module):
+    """One supernet edge: ``sum_o w_o * o(x)`` over the 5 ops (DARTS Eq. 2).
+
+    The ``none`` op is kept (its module holds no state) but not evaluated: its term ``w_none * 0`` is zero and
+    contributes no gradient to ``w_none`` either, exactly as in xautodl, where ``w_none`` still shapes the other
+    weights through the softmax.
+    """
+
+    def __init__(self, C: int, track_running_stats: bool) -> None:
+        super().__init__()
+        self.ops = nn.ModuleList(
+            get_op(name, space=SPACE_NAME)(C, affine=False, track_running_stats=track_running_stats)
+            for name in NB201_OPS
+        )
+        self._evaluated = tuple(name != "none" for name in NB201_OPS)
+
+    def forward(self, x: Tensor, weights: Sequence[Tensor]) -> Tensor:
+        terms = [
+            weight * op(x)
+            for op, weight, evaluated in zip(self.ops, weights, self._evaluated, strict=True)
+            if evaluated
+        ]
+        return sum(terms[1:], terms[0])
+
+
+class _SearchCell(nn.Module):
+    """A supernet cell: node ``i`` = sum over ``j < i`` of the mixed op of edge ``i<-j`` on node ``j``."""
+
+    def __init__(self, C: int, track_running_stats: bool) -> None:
+        super().__init__()
+        self.edges = nn.ModuleList(_MixedOp(C, track_running_stats) for _ in NB201_EDGES)
+
+    def forward(self, x: Tensor, weights: Sequence[Sequence[Tensor]]) -> Tensor:
+        nodes = [x]
+        edge = 0
+        for node in range(1, 4):
+            total = self.edges[edge](nodes[0], weights[edge])
+            edge += 1
+            for source in range(1, node):
+                total = total + self.edges[edge](nodes[source], weights[edge])
+                edge += 1
+            nodes.append(total)
+        return nodes[3]
+
+
+def _build_macro(
+    C: int, N: int, num_classes: int, in_channels: int, make_cell: Callable[[int], nn.Module]
+) -> tuple[nn.Module, nn.ModuleList, nn.Module, nn.Linear]:
+    stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
+    cells = nn.ModuleList()
+    channels = C
+    for stage in range(3):
+        if stage > 0:
+            cells.append(ResidualReductionBlock(channels, 2 * channels))
+            channels *= 2
+        cells.extend(make_cell(channels) for _ in range(N))
+    head = nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    return stem, cells, head, nn.Linear(channels, num_classes)
+
+
+def _check_macro(owner: str, C: int, N: int, num_classes: int, in_channels: int) -> None:
+    for name, value in (("C", C), ("N", N), ("num_classes", num_classes), ("in_channels", in_channels)):
+        _check_positive_int(owner, name, value)
+
+
+class NASBench201Supernet(Supernet):
+    """The NAS-Bench-201 weight-sharing supernet (xautodl's ``TinyNetworkDarts``).
+
+    Search-cell ops use BatchNorm without affine parameters; ``track_running_stats`` follows the flag (xautodl's
+    scripts pass 0, so batch statistics are used in eval mode too). The stem, reduction blocks and head use
+    affine BatchNorm with running statistics. Input height and width must be at least 4.
+
+    Args:
+        C: Channels of the first stage (then ``2C`` and ``4C``).
+        N: Cells per stage.
+        num_classes: Outputs of the classifier.
+        in_channels: Channels of the input images.
+        track_running_stats: Whether the search cells' BatchNorms keep running statistics.
+
+    Example:
+        >>> _ = torch.manual_seed(0)
+        >>> net = NASBench201Supernet(C=4, N=1, num_classes=10)
+        >>> net(torch.randn(2, 3, 16, 16)).shape
+        torch.Size([2, 10])
+        >>> net.arch_parameter_names(), tuple(net.arch_alpha.shape)
+        (['arch_alpha'], (6, 5))
+        >>> with torch.no_grad():
+        ...     _ = net.arch_alpha.zero_().index_fill_(1, torch.tensor([1]), 1.0)
+        >>> str(net.genotype())
+        '|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|'
+
+    References:
+        Dong and Yang, NAS-Bench-201, ICLR 2020; Liu et al., DARTS, ICLR 2019 (Eq. 2).
+    """
+
+    def __init__(
+        self, C: int = 16, N: int = 5, num_classes: int = 10, in_channels: int = 3, track_running_stats: bool = False
+    ) -> None:
+        super().__init__()
+        _check_macro(type(self).__name__, C, N, num_classes, in_channels)
+        self.stem, self.cells, self.head, self.classifier = _build_macro(
+            C, N, num_classes, in_channels, lambda channels: _SearchCell(channels, track_running_stats)
+        )
+        self._is_search_cell = tuple(isinstance(cell, _SearchCell) for cell in self.cells)
+        self.arch_alpha = nn.Parameter(1e-3 * torch.randn(len(NB201_EDGES), len(NB201_OPS)))
+
+    def edge_weights(self) -> Tensor:
+        """The mixing weights ``softmax(arch_alpha, dim=-1)``, shape ``[6, 5]``."""
+        return torch.softmax(self.arch_alpha, dim=-1)
+
+    def forward(self, x: Tensor, weights: Tensor | None = None) -> Tensor:
+        """Return the logits of ``x``.
+
+        Args:
+            x: Images, ``[B, in_channels, H, W]``.
+            weights: Mixing weights ``[6, 5]`` to use instead of ``softmax(arch_alpha)`` (e.g. a Gumbel-softmax
+                sample); computed once per call and shared by all cells.
+        """
+        if weights is None:
+            weights = self.edge_weights()
+        elif weights.shape != self.arch_alpha.shape:
+            raise ValueError(
+                f"`{type(self).__name__}.forward`: `weights` must have shape {tuple(self.arch_alpha.shape)}. "
+                f"Got {tuple(weights.shape)} instead."
+            )
+        per_edge = [row.unbind(0) for row in weights.unbind(0)]
+        h = self.stem(x)
+        for cell, is_search_cell in zip(self.cells, self._is_search_cell, strict=True):
+            h = cell(h, per_edge) if is_search_cell else cell(h)
+        return self.classifier(self.head(h))
+
+    def genotype(self) -> NASBench201Genotype:
+        """Pick the argmax op of every edge, ``none`` included (xautodl's DARTS on NAS-Bench-201).
+
+        Ties go to the op listed first in :data:`NB201_OPS`.
+        """
+        best = self.arch_alpha.detach().argmax(dim=-1).tolist()
+        return NASBench201Genotype.from_ops([NB201_OPS[index] for index in best])
+
+
+# ------------------------------------------------------------------------------------------- discrete network
+class _DiscreteCell(nn.Module):
+    """A cell with one op per edge; ``none`` edges are dropped and a node with no other input is zeros."""
+
+    def __init__(self, genotype: NASBench201Genotype, C: int) -> None:
+        super().__init__()
+        self.ops = nn.ModuleList()
+        wiring: list[tuple[tuple[int, int], ...]] = []
+        for node in genotype.nodes:
+            inputs = []
+            for op, source in node:
+                if op != "none":
+                    inputs.append((len(self.ops), source))
+                    self.ops.append(get_op(op, space=SPACE_NAME)(C, affine=True, track_running_stats=True))
+            wiring.append(tuple(inputs))
+        self._wiring = tuple(wiring)
+
+    def forward(self, x: Tensor) -> Tensor:
+        nodes = [x]
+        for inputs in self._wiring:
+            if not inputs:
+                nodes.append(torch.zeros_like(x))
+                continue
+            index, source = inputs[0]
+            total = self.ops[index](nodes[source])
+            for index, source in inputs[1:]:
+                total = total + self.ops[index](nodes[source])
+            nodes.append(total)
+        return nodes[3]
+
+
+class NASBench201Network(nn.Module):
+    """The discrete network of one NAS-Bench-201 cell: the supernet's macro skeleton with a fixed cell.
+
+    Each edge holds its op with affine BatchNorm and running statistics; ``none`` edges hold nothing, and
+    ``skip_connect`` and ``avg_pool_3x3`` have no parameters.
+
+    Args:
+        genotype: The cell, or its string.
+        C: Channels of the first stage (then ``2C`` and ``4C``).
+        N: Cells per stage.
+        num_classes: Outputs of the classifier.
+        in_channels: Channels of the input images.
+
+    Example:
+        >>> net = NASBench201Network("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|none~1|none~2|",
+        ...                          C=4, N=1, num_classes=10)
+        >>> net(torch.randn(2, 3, 16, 16)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(
+        self, genotype: NASBench201Genotype | str, C: int = 16, N: int = 5, num_classes: int = 10, in_channels: int = 3
+    ) -> None:
+        super().__init__()
+        if isinstance(genotype, str):
+            genotype = NASBench201Genotype.from_string(genotype)
+        elif not isinstance(genotype, NASBench201Genotype):
+            raise TypeError(
+                f"`{type(self).__name__}`: `genotype` must be a NASBench201Genotype or its string. "
+                f"Got {type(genotype).__name__} instead."
+            )
+        _check_macro(type(self).__name__, C, N, num_classes, in_channels)
+        self.genotype = genotype
+        self.stem, self.cells, self.head, self.classifier = _build_macro(
+            C, N, num_classes, in_channels, lambda channels: _DiscreteCell(genotype, channels)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.stem(x)
+        for cell in self.cells:
+            h = cell(h)
+        return self.classifier(self.head(h))
+
+
+# ------------------------------------------------------------------------------------------------------ space
+@register_search_space(SPACE_NAME)
+class NASBench201Space(SearchSpace):
+    """The NAS-Bench-201 search space (registered as ``"nasbench201"``).
+
+    Defaults are NAS-Bench-201's: 16 initial channels and 5 cells per stage. xautodl runs first-order DARTS
+    with the weight step before the architecture step, hence ``default_step_order = "weights_first"``.
+
+    Args:
+        C: Channels of the first stage (then ``2C`` and ``4C``).
+        N: Cells per stage.
+        in_channels: Channels of the input images (3 for RGB, 1 for grey-scale).
+        track_running_stats: Whether the supernet's search-cell BatchNorms keep running statistics (xautodl's
+            scripts: no).
+
+    Raises:
+        ValueError: If ``C``, ``N`` or ``in_channels`` is not a positive integer.
+
+    Example:
+        >>> space = NASBench201Space(C=4, N=1)
+        >>> supernet = space.build_supernet(num_classes=10)
+        >>> [tuple(p.shape) for p in supernet.arch_parameters()]
+        [(6, 5)]
+        >>> net = space.build_network(str(supernet.genotype()), num_classes=10)
+        >>> net(torch.randn(2, 3, 16, 16)).shape
+        torch.Size([2, 10])
+        >>> NASBench201Space(C=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: `NASBench201Space(C=0)`: `C` must be a positive integer. Got 0 instead.
+
+    References:
+        Dong and Yang, NAS-Bench-201, ICLR 2020; Liu et al., DARTS, ICLR 2019.
+    """
+
+    name: ClassVar[str] = SPACE_NAME
+    genotype_type: ClassVar[type[Genotype]] = NASBench201Genotype
+    default_step_order: ClassVar[StepOrder] = "weights_first"
+
+    def __init__(self, C: int = 16, N: int = 5, in_channels: int = 3, track_running_stats: bool = False) -> None:
+        for arg, value in (("C", C), ("N", N), ("in_channels", in_channels)):
+            _check_positive_int(type(self).__name__, arg, value)
+        if not isinstance(track_running_stats, bool):
+            raise ValueError(
+                f"`NASBench201Space(track_running_stats={track_running_stats!r})`: `track_running_stats` must be "
+                f"a bool. Got {track_running_stats!r} instead."
+            )
+        self.C = C
+        self.N = N
+        self.in_channels = in_channels
+        self.track_running_stats = track_running_stats
+
+    def build_supernet(self, num_classes: int) -> NASBench201Supernet:
+        """Build a :class:`NASBench201Supernet` with freshly initialised weights and ``arch_alpha``."""
+        return NASBench201Supernet(
+            C=self.C,
+            N=self.N,
+            num_classes=num_classes,
+            in_channels=self.in_channels,
+            track_running_stats=self.track_running_stats,
+        )
+
+    def build_network(self, genotype: Genotype | str, num_classes: int) -> NASBench201Network:
+        """Build the discrete :class:`NASBench201Network` of ``genotype``.
+
+        Raises:
+            ValueError: If ``genotype`` is a malformed string or belongs to another space.
+        """
+        return NASBench201Network(
+            self.parse_genotype(genotype), C=self.C, N=self.N, num_classes=num_classes, in_channels=self.in_channels
+        )
+
+    def parse_genotype(self, genotype: Genotype | str) -> NASBench201Genotype:
+        """Return ``genotype`` as a :class:`NASBench201Genotype`, parsing it if it is a string."""
+        return cast(NASBench201Genotype, super().parse_genotype(genotype))
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(C={self.C}, N={self.N}, in_channels={self.in_channels}, "
+            f"track_running_stats={self.track_running_stats})"
+        )

@@ -1,0 +1,53 @@
+import pytest
+import torch
+from lightning import Trainer
+
+from lightning_nas.callbacks import BenchmarkAccuracy
+from lightning_nas.datamodules import ArraySearchDataModule
+from lightning_nas.methods import DARTS
+
+CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+OPS = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
+
+
+def _write_table(path, rows):
+    lines = [
+        "CIFAR10TestAccuracy200Epochs,CIFAR100TestAccuracy200Epochs,ImageNetTestAccuracy200Epochs,"
+        "ArchitectureString,UniqueString"
+    ]
+    lines += [f"{c10},{c100},{im},{arch},x" for arch, (c10, c100, im) in rows.items()]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_logs_the_looked_up_accuracy_of_the_current_genotype(tmp_path):
+    table = tmp_path / "table.csv"
+    _write_table(table, {CELL: (94.37, 73.51, 47.31)})
+    model = DARTS(space_options={"C": 4, "N": 1}, num_classes=4, arch_warmup_epochs=10)  # alpha stays as set
+    chosen = [OPS.index(part.split("~")[0]) for part in CELL.split("|") if "~" in part]
+    with torch.no_grad():
+        alpha = model.arch_parameters()[0]
+        alpha.zero_()
+        alpha[torch.arange(6), torch.tensor(chosen)] = 1.0
+    assert str(model.genotype()) == CELL
+    callback = BenchmarkAccuracy(str(table), datasets=("cifar10", "cifar100"))
+    x, y = torch.rand(32, 3, 8, 8), torch.arange(32) % 4
+    trainer = Trainer(
+        accelerator="cpu",
+        max_epochs=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[callback],
+        limit_val_batches=0,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(model, ArraySearchDataModule(x, y, batch_size=16))
+    assert callback.history == [{"cifar10": 94.37, "cifar100": 73.51}] * 2
+    assert trainer.callback_metrics["search/benchmark_acc_cifar10"].item() == pytest.approx(94.37)
+    assert trainer.callback_metrics["search/benchmark_acc_cifar100"].item() == pytest.approx(73.51)
+
+
+def test_unknown_dataset_is_rejected():
+    with pytest.raises(ValueError, match="datasets=\\['mnist'\\]"):
+        BenchmarkAccuracy("table.csv", datasets=("mnist",))
