@@ -56,7 +56,11 @@ def lower_bound_ms(model: DARTS, x: torch.Tensor, device: str, repeats: int) -> 
     """Sum over candidate ops of one forward+backward on their own supernet input."""
     ops = candidate_ops(model.supernet)
     shapes: dict[int, torch.Size] = {}
-    hooks = [op.register_forward_pre_hook(lambda m, a: shapes.setdefault(id(m), a[0].shape)) for op in ops]
+
+    def record(module: nn.Module, args: tuple) -> None:
+        shapes.setdefault(id(module), args[0].shape)
+
+    hooks = [op.register_forward_pre_hook(record) for op in ops]
     with torch.no_grad():
         model.supernet(x)
     for h in hooks:

@@ -465,6 +465,8 @@ class SearchDataModule(LightningDataModule):
         num_workers: DataLoader worker processes (persistent when > 0).
         seed: seeds the random split, the order and the augmentation. ``None`` reads ``PL_GLOBAL_SEED`` (set by
             ``lightning.seed_everything``) at setup, 0 if unset.
+        retrain: the "train the discovered architecture" mode: ``train_dataloader()`` yields unpaired batches of
+            the whole active pool (both splits) and ``val_dataloader()`` the test set.
 
     Raises:
         ValueError: an argument is out of range.
@@ -491,6 +493,7 @@ class SearchDataModule(LightningDataModule):
         paired: bool = True,
         num_workers: int = 0,
         seed: int | None = None,
+        retrain: bool = False,
     ) -> None:
         super().__init__()
         self._check_int("batch_size", batch_size, minimum=1)
@@ -502,6 +505,8 @@ class SearchDataModule(LightningDataModule):
             raise ValueError(self._msg("split", split, "must be 'contiguous' or 'random'"))
         if not isinstance(paired, bool):
             raise ValueError(self._msg("paired", paired, "must be a bool"))
+        if not isinstance(retrain, bool):
+            raise ValueError(self._msg("retrain", retrain, "must be a bool"))
         self._check_int("num_workers", num_workers, minimum=0)
         if seed is not None:
             self._check_int("seed", seed, minimum=None)
@@ -510,6 +515,7 @@ class SearchDataModule(LightningDataModule):
         self.val_fraction = float(val_fraction)
         self.split = split
         self.paired = paired
+        self.retrain = retrain
         self.num_workers = num_workers
         self.seed = seed
         self._data: SearchData | None = None
@@ -804,14 +810,16 @@ class SearchDataModule(LightningDataModule):
 
         Both streams use the training augmentation and yield the same number of batches per epoch.
         """
-        self._require_setup("train_dataloader")
+        state = self._require_setup("train_dataloader")
         num_replicas, rank = self._replicas()
-        weights = ShuffledSplitSampler(
-            self._ids_fn("train"), num_replicas=num_replicas, rank=rank, seed=self._seed, stream=_STREAM_TRAIN
-        )
+        if self.retrain:
+            ids = functools.partial(lambda st: np.union1d(st.active_ids("train"), st.active_ids("val")), state)
+        else:
+            ids = self._ids_fn("train")
+        weights = ShuffledSplitSampler(ids, num_replicas=num_replicas, rank=rank, seed=self._seed, stream=_STREAM_TRAIN)
         weights.set_epoch(self._current_epoch())
         loader_w = self._loader(self._train_set, weights, self.batch_size)
-        if not self.paired:
+        if not self.paired or self.retrain:
             return loader_w
         arch = CyclingSplitSampler(
             self._ids_fn("val"), weights, num_replicas=num_replicas, rank=rank, seed=self._seed, stream=_STREAM_VAL
@@ -822,8 +830,13 @@ class SearchDataModule(LightningDataModule):
 
     @override
     def val_dataloader(self) -> DataLoader:
-        """The active architecture split in id order, with the eval transform (supernet validation)."""
+        """The active architecture split in id order, with the eval transform (supernet validation).
+
+        With ``retrain=True``, the test set (the retrained network is validated on it, as DARTS does).
+        """
         self._require_setup("val_dataloader")
+        if self.retrain:
+            return self.test_dataloader()
         num_replicas, rank = self._replicas()
         sampler = OrderedSplitSampler(self._ids_fn("val"), num_replicas=num_replicas, rank=rank)
         return self._loader(self._eval_set, sampler, self.eval_batch_size or self.batch_size)

@@ -67,6 +67,7 @@ class DARTS(LightningModule):
         arch_betas: Adam betas.
         arch_weight_decay: Adam (coupled L2) weight decay of the architecture parameters.
         arch_warmup_epochs: epochs at the start during which only the weights are trained.
+        arch_grad_clip: max global norm of the architecture gradients (P-DARTS clips both levels); ``None``: off.
         step_order: ``"arch_first"``, ``"weights_first"`` or ``None`` for the space's default.
         lr_interval: step the cosine schedule every ``"epoch"`` or every ``"step"`` (iteration).
         unrolled_r: the finite-difference scale of the second-order step (``ε = r / ||v||``).
@@ -99,6 +100,7 @@ class DARTS(LightningModule):
         arch_betas: tuple[float, float] = (0.5, 0.999),
         arch_weight_decay: float = 1e-3,
         arch_warmup_epochs: int = 0,
+        arch_grad_clip: float | None = None,
         step_order: StepOrder | None = None,
         lr_interval: Literal["epoch", "step"] = "epoch",
         unrolled_r: float = 0.01,
@@ -121,8 +123,9 @@ class DARTS(LightningModule):
         ):
             if value < 0:
                 raise ValueError(f"`{name}({arg}={value!r})`: `{arg}` must be >= 0. Got {value!r} instead.")
-        if grad_clip is not None and grad_clip < 0:
-            raise ValueError(f"`{name}(grad_clip={grad_clip!r})`: `grad_clip` must be >= 0 or None.")
+        for arg, value in (("grad_clip", grad_clip), ("arch_grad_clip", arch_grad_clip)):
+            if value is not None and value < 0:
+                raise ValueError(f"`{name}({arg}={value!r})`: `{arg}` must be >= 0 or None. Got {value!r} instead.")
         if step_order not in (None, "arch_first", "weights_first"):
             raise ValueError(
                 f"`{name}(step_order={step_order!r})`: `step_order` must be 'arch_first', 'weights_first' or None."
@@ -133,7 +136,7 @@ class DARTS(LightningModule):
             raise ValueError(f"`{name}(weight_nesterov=True)`: Nesterov momentum needs `weight_momentum` > 0.")
         self.save_hyperparameters()
         self.automatic_optimization = False
-        self.space = get_search_space(search_space, **(space_options or {}))
+        self.space = get_search_space(search_space, **self.resolve_space_options(dict(space_options or {})))
         self.supernet = self.build_supernet()
         self.step_order: StepOrder = step_order or self.space.default_step_order
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
@@ -142,6 +145,10 @@ class DARTS(LightningModule):
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
 
     # ------------------------------------------------------------------ hooks for variants
+    def resolve_space_options(self, space_options: dict[str, Any]) -> dict[str, Any]:
+        """The options the search space is built with; variants add their own (e.g. PC-DARTS's partial channels)."""
+        return space_options
+
     def build_supernet(self) -> nn.Module:
         """Builds the weight-sharing supernet; variants override this to pass their own options."""
         return self.space.build_supernet(self.hparams.num_classes)
@@ -149,6 +156,10 @@ class DARTS(LightningModule):
     def arch_regularization(self) -> Tensor | None:
         """An extra term added to the first-order architecture loss (β-DARTS's β-decay); none in DARTS."""
         return None
+
+    def schedule_epochs(self) -> int:
+        """Length in epochs of the cosine schedule (all of ``max_epochs``; P-DARTS restarts it every stage)."""
+        return self.trainer.max_epochs
 
     def arch_update_enabled(self) -> bool:
         """Whether the architecture is updated in the current epoch (after ``arch_warmup_epochs``)."""
@@ -190,7 +201,7 @@ class DARTS(LightningModule):
                     f"`{type(self).__name__}` schedules its learning rate over `Trainer(max_epochs=...)`; "
                     f"got max_epochs={max_epochs}. Set max_epochs, or use lr_interval='step' with max_steps."
                 )
-            t_max = max_epochs
+            t_max = self.schedule_epochs()
         else:
             t_max = max(1, int(self.trainer.estimated_stepping_batches))
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_opt, T_max=t_max, eta_min=hp.weight_lr_min)
@@ -236,6 +247,8 @@ class DARTS(LightningModule):
             grads, loss, logits = self._unrolled_arch_gradient(weight_opt.optimizer, train, val)
             for param, grad in zip(self.arch_parameters(), grads):
                 param.grad = grad
+        if self.hparams.arch_grad_clip:
+            self.clip_gradients(arch_opt, gradient_clip_val=self.hparams.arch_grad_clip, gradient_clip_algorithm="norm")
         arch_opt.step()
         return loss.detach(), logits.detach()
 

@@ -17,6 +17,17 @@ from lightning_nas.spaces.base import (
     register_op,
     register_search_space,
 )
+from lightning_nas.spaces.darts import (
+    DARTS_EDGES,
+    DARTS_OPS,
+    GENOTYPE_OPS,
+    DARTSGenotype,
+    DARTSNetwork,
+    DARTSSpace,
+    DARTSSupernet,
+    channel_shuffle,
+    derive_genotype,
+)
 from lightning_nas.spaces.nasbench201 import (
     NB201_EDGES,
     NB201_OPS,
@@ -27,8 +38,15 @@ from lightning_nas.spaces.nasbench201 import (
 )
 
 __all__ = [
+    "DARTS_EDGES",
+    "DARTS_OPS",
+    "GENOTYPE_OPS",
     "NB201_EDGES",
     "NB201_OPS",
+    "DARTSGenotype",
+    "DARTSNetwork",
+    "DARTSSpace",
+    "DARTSSupernet",
     "Genotype",
     "NASBench201Genotype",
     "NASBench201Network",
@@ -37,6 +55,8 @@ __all__ = [
     "SearchSpace",
     "StepOrder",
     "Supernet",
+    "channel_shuffle",
+    "derive_genotype",
     "get_op",
     "get_search_space",
     "get_search_space_class",

@@ -10,6 +10,10 @@ The macro network is a stem (Conv3x3 + BN), ``N`` cells at ``C`` channels, a res
 Linear). The supernet replaces each edge by a mixed op, the sum of all 5 ops weighted by the softmax of the
 edge's row of the architecture parameter ``arch_alpha`` (shape ``[6, 5]``, shared by all cells).
 
+Two PC-DARTS options apply to the supernet: ``partial_channels=K`` computes each mixed edge on the first ``C / K``
+channels only (the rest bypass the ops, then the channels are shuffled), and ``edge_normalization=True`` weighs
+each node's incoming edges by the softmax of their entries of ``arch_beta`` (shape ``[6]``).
+
 The ops are registered in the ``"nasbench201"`` op registry (:func:`~lightning_nas.spaces.get_op`); a factory
 takes ``(C, *, affine, track_running_stats)`` and returns a module that maps ``[B, C, H, W]`` to the same shape.
 
@@ -18,6 +22,8 @@ References:
     ICLR 2020 (Section 2.1 and Figure 1: cell, ops and macro skeleton).
     Hanxiao Liu, Karen Simonyan and Yiming Yang. DARTS: Differentiable Architecture Search. ICLR 2019
     (Eq. 2: the mixed op).
+    Yuhui Xu et al. PC-DARTS: Partial Channel Connections for Memory-Efficient Architecture Search. ICLR 2020
+    (Eq. 2: partial channels; Eq. 4: edge normalization).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from lightning_nas.spaces.base import (
     register_op,
     register_search_space,
 )
+from lightning_nas.spaces.darts import channel_shuffle
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -63,6 +70,8 @@ NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_
 
 NB201_EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 """The 6 edges as ``(node, input)`` pairs, in the order of the rows of ``arch_alpha`` (xautodl's ``"i<-j"``)."""
+
+_NODE_EDGES = (1, 2, 3)  # incoming edges of nodes 1, 2, 3: the groups of `arch_beta`
 
 _FORMAT = "|op~0|+|op~0|op~1|+|op~0|op~1|op~2|"
 
@@ -321,42 +330,73 @@ class _MixedOp(nn.Module):
     The ``none`` op is kept (its module holds no state) but not evaluated: its term ``w_none * 0`` is zero and
     contributes no gradient to ``w_none`` either, exactly as in xautodl, where ``w_none`` still shapes the other
     weights through the softmax.
+
+    With ``partial_channels = K > 1`` (PC-DARTS) the ops are built with ``C / K`` channels and see the first
+    ``C / K`` input channels; the other channels bypass them, are concatenated after the mixed part and the
+    result is channel-shuffled with ``K`` groups.
     """
 
-    def __init__(self, C: int, track_running_stats: bool) -> None:
+    def __init__(
+        self, C: int, track_running_stats: bool, partial_channels: int = 1, ops: Sequence[str] = NB201_OPS
+    ) -> None:
         super().__init__()
         self.ops = nn.ModuleList(
-            get_op(name, space=SPACE_NAME)(C, affine=False, track_running_stats=track_running_stats)
-            for name in NB201_OPS
+            get_op(name, space=SPACE_NAME)(C // partial_channels, affine=False, track_running_stats=track_running_stats)
+            for name in ops
         )
-        self._evaluated = tuple(name != "none" for name in NB201_OPS)
+        self.partial_channels = partial_channels
+        self._evaluated = tuple(name != "none" for name in ops)
+        self._skip = tuple(name == "skip_connect" for name in ops)
 
-    def forward(self, x: Tensor, weights: Sequence[Tensor]) -> Tensor:
-        terms = [
-            weight * op(x)
-            for op, weight, evaluated in zip(self.ops, weights, self._evaluated, strict=True)
-            if evaluated
-        ]
-        return sum(terms[1:], terms[0])
+    def forward(self, x: Tensor, weights: Sequence[Tensor], skip_dropout: float = 0.0) -> Tensor:
+        k = self.partial_channels
+        part = x if k == 1 else x[:, : x.shape[1] // k]
+        terms = []
+        for op, weight, evaluated, skip in zip(self.ops, weights, self._evaluated, self._skip, strict=True):
+            if not evaluated:
+                continue
+            out = op(part)
+            if skip and skip_dropout > 0 and self.training:  # P-DARTS's dropout on skip connections
+                out = nn.functional.dropout(out, p=skip_dropout)
+            terms.append(weight * out)
+        # an edge whose only candidate is `none` outputs zeros
+        mixed = sum(terms[1:], terms[0]) if terms else torch.zeros_like(part)
+        if k == 1:
+            return mixed
+        return channel_shuffle(torch.cat([mixed, x[:, x.shape[1] // k :]], dim=1), k)
 
 
 class _SearchCell(nn.Module):
-    """A supernet cell: node ``i`` = sum over ``j < i`` of the mixed op of edge ``i<-j`` on node ``j``."""
+    """A supernet cell: node ``i`` = sum over ``j < i`` of (``beta_ij`` times) the mixed op of edge ``i<-j``."""
 
-    def __init__(self, C: int, track_running_stats: bool) -> None:
+    def __init__(
+        self,
+        C: int,
+        track_running_stats: bool,
+        partial_channels: int = 1,
+        edge_ops: Sequence[Sequence[str]] = (NB201_OPS,) * len(NB201_EDGES),
+    ) -> None:
         super().__init__()
-        self.edges = nn.ModuleList(_MixedOp(C, track_running_stats) for _ in NB201_EDGES)
+        self.edges = nn.ModuleList(_MixedOp(C, track_running_stats, partial_channels, ops) for ops in edge_ops)
 
-    def forward(self, x: Tensor, weights: Sequence[Sequence[Tensor]]) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        weights: Sequence[Sequence[Tensor]],
+        betas: Sequence[Tensor] | None = None,
+        skip_dropout: float = 0.0,
+    ) -> Tensor:
         nodes = [x]
         edge = 0
         for node in range(1, 4):
-            total = self.edges[edge](nodes[0], weights[edge])
-            edge += 1
-            for source in range(1, node):
-                total = total + self.edges[edge](nodes[source], weights[edge])
+            total: Tensor | None = None
+            for source in range(node):
+                y = self.edges[edge](nodes[source], weights[edge], skip_dropout)
+                if betas is not None:
+                    y = betas[edge] * y
+                total = y if total is None else total + y
                 edge += 1
-            nodes.append(total)
+            nodes.append(cast(Tensor, total))
         return nodes[3]
 
 
@@ -380,6 +420,47 @@ def _check_macro(owner: str, C: int, N: int, num_classes: int, in_channels: int)
         _check_positive_int(owner, name, value)
 
 
+def _check_pcdarts(owner: str, C: int, partial_channels: object, edge_normalization: object) -> None:
+    _check_positive_int(owner, "partial_channels", partial_channels)
+    widths = [C, 2 * C, 4 * C]
+    if any(width % cast(int, partial_channels) for width in widths):
+        raise ValueError(
+            f"`{owner}(partial_channels={partial_channels!r})`: `partial_channels` must divide the channels of every "
+            f"cell, {widths} for C={C}. Got {partial_channels!r} instead."
+        )
+    if not isinstance(edge_normalization, bool):
+        raise ValueError(
+            f"`{owner}(edge_normalization={edge_normalization!r})`: `edge_normalization` must be a bool. "
+            f"Got {edge_normalization!r} instead."
+        )
+
+
+def _check_cell_type(owner: str, cell: str) -> None:
+    if cell != "cell":
+        raise ValueError(f"`{owner}`: NAS-Bench-201 has one cell type, 'cell'. Got {cell!r} instead.")
+
+
+def _check_candidate_ops(owner: str, candidate_ops: object) -> tuple[tuple[str, ...], ...]:
+    """Validates ``{"cell": [ops of edge 0, ..., ops of edge 5]}`` (P-DARTS's reduced op sets)."""
+    if candidate_ops is None:
+        return (NB201_OPS,) * len(NB201_EDGES)
+    edges = candidate_ops.get("cell") if isinstance(candidate_ops, dict) else None
+    if (
+        not isinstance(edges, (list, tuple))
+        or set(candidate_ops) != {"cell"}
+        or len(edges) != len(NB201_EDGES)
+        or any(not isinstance(ops, (list, tuple)) or not ops for ops in edges)
+        or len({len(ops) for ops in edges}) != 1
+        or any(op not in NB201_OPS for ops in edges for op in ops)
+        or any(len(set(ops)) != len(ops) for ops in edges)
+    ):
+        raise ValueError(
+            f"`{owner}(candidate_ops={candidate_ops!r})`: `candidate_ops` must be {{'cell': [6 lists]}} with the "
+            f"same number of distinct ops per edge, each op one of {list(NB201_OPS)}."
+        )
+    return tuple(tuple(ops) for ops in edges)
+
+
 class NASBench201Supernet(Supernet):
     """The NAS-Bench-201 weight-sharing supernet (xautodl's ``TinyNetworkDarts``).
 
@@ -387,12 +468,21 @@ class NASBench201Supernet(Supernet):
     scripts pass 0, so batch statistics are used in eval mode too). The stem, reduction blocks and head use
     affine BatchNorm with running statistics. Input height and width must be at least 4.
 
+    PC-DARTS options: with ``partial_channels = K > 1`` each mixed edge computes its ops on the first ``C / K``
+    channels of its input (ops built with ``C / K`` channels); the other channels bypass the ops and the
+    concatenation is channel-shuffled with ``K`` groups. With ``edge_normalization`` the parameter ``arch_beta``
+    (``[6]``, ``1e-3 * N(0, 1)``) weighs the incoming edges of each node by their softmax within the node
+    (node 1: edge 0; node 2: edges 1, 2; node 3: edges 3, 4, 5; see :meth:`normalized_betas`). The genotype stays
+    the per-edge argmax of ``arch_alpha``: a node's beta weight scales all ops of an edge alike.
+
     Args:
         C: Channels of the first stage (then ``2C`` and ``4C``).
         N: Cells per stage.
         num_classes: Outputs of the classifier.
         in_channels: Channels of the input images.
         track_running_stats: Whether the search cells' BatchNorms keep running statistics.
+        partial_channels: PC-DARTS's ``K`` (1: off); must divide ``C``.
+        edge_normalization: Whether to add PC-DARTS's edge normalization (``arch_beta``).
 
     Example:
         >>> _ = torch.manual_seed(0)
@@ -405,25 +495,78 @@ class NASBench201Supernet(Supernet):
         ...     _ = net.arch_alpha.zero_().index_fill_(1, torch.tensor([1]), 1.0)
         >>> str(net.genotype())
         '|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|'
+        >>> pc = NASBench201Supernet(C=4, N=1, partial_channels=2, edge_normalization=True)
+        >>> pc.arch_parameter_names()
+        ['arch_alpha', 'arch_beta']
+        >>> [round(float(w.sum()), 6) for w in pc.normalized_betas().detach().split([1, 2, 3])]
+        [1.0, 1.0, 1.0]
 
     References:
-        Dong and Yang, NAS-Bench-201, ICLR 2020; Liu et al., DARTS, ICLR 2019 (Eq. 2).
+        Dong and Yang, NAS-Bench-201, ICLR 2020; Liu et al., DARTS, ICLR 2019 (Eq. 2); Xu et al., PC-DARTS,
+        ICLR 2020 (Eq. 2 and 4).
     """
 
     def __init__(
-        self, C: int = 16, N: int = 5, num_classes: int = 10, in_channels: int = 3, track_running_stats: bool = False
+        self,
+        C: int = 16,
+        N: int = 5,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        track_running_stats: bool = False,
+        partial_channels: int = 1,
+        edge_normalization: bool = False,
+        candidate_ops: dict[str, list[list[str]]] | None = None,
     ) -> None:
         super().__init__()
         _check_macro(type(self).__name__, C, N, num_classes, in_channels)
+        _check_pcdarts(type(self).__name__, C, partial_channels, edge_normalization)
+        self._edge_ops = _check_candidate_ops(type(self).__name__, candidate_ops)
+        self.partial_channels = partial_channels
+        self.edge_normalization = edge_normalization
+        self.skip_dropout = 0.0
         self.stem, self.cells, self.head, self.classifier = _build_macro(
-            C, N, num_classes, in_channels, lambda channels: _SearchCell(channels, track_running_stats)
+            C,
+            N,
+            num_classes,
+            in_channels,
+            lambda channels: _SearchCell(channels, track_running_stats, partial_channels, self._edge_ops),
         )
         self._is_search_cell = tuple(isinstance(cell, _SearchCell) for cell in self.cells)
-        self.arch_alpha = nn.Parameter(1e-3 * torch.randn(len(NB201_EDGES), len(NB201_OPS)))
+        self.arch_alpha = nn.Parameter(1e-3 * torch.randn(len(NB201_EDGES), len(self._edge_ops[0])))
+        if edge_normalization:
+            self.arch_beta = nn.Parameter(1e-3 * torch.randn(len(NB201_EDGES)))
+
+    cell_types: ClassVar[tuple[str, ...]] = ("cell",)
 
     def edge_weights(self) -> Tensor:
-        """The mixing weights ``softmax(arch_alpha, dim=-1)``, shape ``[6, 5]``."""
+        """The mixing weights ``softmax(arch_alpha, dim=-1)``, shape ``[6, k]`` (``k = 5`` unless restricted)."""
         return torch.softmax(self.arch_alpha, dim=-1)
+
+    def edge_ops(self, cell: str = "cell") -> list[list[str]]:
+        """The candidate op names of each of the 6 edges, in the order of ``arch_alpha``'s columns."""
+        _check_cell_type(type(self).__name__, cell)
+        return [list(ops) for ops in self._edge_ops]
+
+    def op_weights(self, cell: str = "cell") -> Tensor:
+        """The weights op dropping ranks (P-DARTS): ``softmax(alpha)``, times the normalized betas if any."""
+        _check_cell_type(type(self).__name__, cell)
+        weights = self.edge_weights()
+        return weights * self.normalized_betas().unsqueeze(1) if self.edge_normalization else weights
+
+    def normalized_betas(self) -> Tensor:
+        """PC-DARTS's edge weights ``[6]``: the softmax of ``arch_beta`` over each node's incoming edges.
+
+        The groups are node 1: edge 0 (always weight 1), node 2: edges 1, 2, node 3: edges 3, 4, 5.
+
+        Raises:
+            RuntimeError: If the supernet was built without edge normalization.
+        """
+        if not self.edge_normalization:
+            raise RuntimeError(
+                f"`{type(self).__name__}.normalized_betas`: the supernet has no betas; build it with "
+                "edge_normalization=True."
+            )
+        return torch.cat([torch.softmax(group, dim=-1) for group in self.arch_beta.split(_NODE_EDGES)])
 
     def forward(self, x: Tensor, weights: Tensor | None = None) -> Tensor:
         """Return the logits of ``x``.
@@ -431,7 +574,8 @@ class NASBench201Supernet(Supernet):
         Args:
             x: Images, ``[B, in_channels, H, W]``.
             weights: Mixing weights ``[6, 5]`` to use instead of ``softmax(arch_alpha)`` (e.g. a Gumbel-softmax
-                sample); computed once per call and shared by all cells.
+                sample); computed once per call and shared by all cells. With edge normalization the normalized
+                betas still weigh the edges.
         """
         if weights is None:
             weights = self.edge_weights()
@@ -441,18 +585,20 @@ class NASBench201Supernet(Supernet):
                 f"Got {tuple(weights.shape)} instead."
             )
         per_edge = [row.unbind(0) for row in weights.unbind(0)]
+        betas = self.normalized_betas().unbind(0) if self.edge_normalization else None
         h = self.stem(x)
         for cell, is_search_cell in zip(self.cells, self._is_search_cell, strict=True):
-            h = cell(h, per_edge) if is_search_cell else cell(h)
+            h = cell(h, per_edge, betas, self.skip_dropout) if is_search_cell else cell(h)
         return self.classifier(self.head(h))
 
     def genotype(self) -> NASBench201Genotype:
         """Pick the argmax op of every edge, ``none`` included (xautodl's DARTS on NAS-Bench-201).
 
-        Ties go to the op listed first in :data:`NB201_OPS`.
+        Ties go to the op listed first in :data:`NB201_OPS`. Edge normalization does not change the genotype
+        (every edge is kept, and a beta scales all ops of its edge alike).
         """
         best = self.arch_alpha.detach().argmax(dim=-1).tolist()
-        return NASBench201Genotype.from_ops([NB201_OPS[index] for index in best])
+        return NASBench201Genotype.from_ops([ops[index] for ops, index in zip(self._edge_ops, best, strict=True)])
 
 
 # ------------------------------------------------------------------------------------------- discrete network
@@ -544,9 +690,15 @@ class NASBench201Space(SearchSpace):
         in_channels: Channels of the input images (3 for RGB, 1 for grey-scale).
         track_running_stats: Whether the supernet's search-cell BatchNorms keep running statistics (xautodl's
             scripts: no).
+        partial_channels: PC-DARTS's partial-channel ``K`` for the supernet's mixed edges (1: off); must divide
+            ``C``. The discrete network is unaffected.
+        edge_normalization: Whether the supernet has PC-DARTS's edge normalization (``arch_beta``, ``[6]``).
+        candidate_ops: ``{"cell": [ops of each of the 6 edges]}``, the same count per edge: restricts the supernet's
+            edges to these ops (P-DARTS's operation dropping); ``None``: all 5 ops everywhere.
 
     Raises:
-        ValueError: If ``C``, ``N`` or ``in_channels`` is not a positive integer.
+        ValueError: If ``C``, ``N``, ``in_channels`` or ``partial_channels`` is not a positive integer,
+            ``partial_channels`` does not divide ``C``, or a flag is not a bool.
 
     Example:
         >>> space = NASBench201Space(C=4, N=1)
@@ -569,7 +721,16 @@ class NASBench201Space(SearchSpace):
     genotype_type: ClassVar[type[Genotype]] = NASBench201Genotype
     default_step_order: ClassVar[StepOrder] = "weights_first"
 
-    def __init__(self, C: int = 16, N: int = 5, in_channels: int = 3, track_running_stats: bool = False) -> None:
+    def __init__(
+        self,
+        C: int = 16,
+        N: int = 5,
+        in_channels: int = 3,
+        track_running_stats: bool = False,
+        partial_channels: int = 1,
+        edge_normalization: bool = False,
+        candidate_ops: dict[str, list[list[str]]] | None = None,
+    ) -> None:
         for arg, value in (("C", C), ("N", N), ("in_channels", in_channels)):
             _check_positive_int(type(self).__name__, arg, value)
         if not isinstance(track_running_stats, bool):
@@ -577,10 +738,15 @@ class NASBench201Space(SearchSpace):
                 f"`NASBench201Space(track_running_stats={track_running_stats!r})`: `track_running_stats` must be "
                 f"a bool. Got {track_running_stats!r} instead."
             )
+        _check_pcdarts(type(self).__name__, C, partial_channels, edge_normalization)
         self.C = C
         self.N = N
         self.in_channels = in_channels
         self.track_running_stats = track_running_stats
+        self.partial_channels = partial_channels
+        self.edge_normalization = edge_normalization
+        _check_candidate_ops(type(self).__name__, candidate_ops)
+        self.candidate_ops = candidate_ops
 
     def build_supernet(self, num_classes: int) -> NASBench201Supernet:
         """Build a :class:`NASBench201Supernet` with freshly initialised weights and ``arch_alpha``."""
@@ -590,6 +756,9 @@ class NASBench201Space(SearchSpace):
             num_classes=num_classes,
             in_channels=self.in_channels,
             track_running_stats=self.track_running_stats,
+            partial_channels=self.partial_channels,
+            candidate_ops=self.candidate_ops,
+            edge_normalization=self.edge_normalization,
         )
 
     def build_network(self, genotype: Genotype | str, num_classes: int) -> NASBench201Network:
@@ -607,7 +776,10 @@ class NASBench201Space(SearchSpace):
         return cast(NASBench201Genotype, super().parse_genotype(genotype))
 
     def __repr__(self) -> str:
+        # the PC-DARTS options are shown only when set, so the default repr stays NAS-Bench-201's
+        extra = "" if self.partial_channels == 1 else f", partial_channels={self.partial_channels}"
+        extra += ", edge_normalization=True" if self.edge_normalization else ""
         return (
             f"{type(self).__name__}(C={self.C}, N={self.N}, in_channels={self.in_channels}, "
-            f"track_running_stats={self.track_running_stats})"
+            f"track_running_stats={self.track_running_stats}{extra})"
         )

@@ -6,7 +6,7 @@ import torch.distributed as dist
 from lightning import Callback, Trainer, seed_everything
 
 from lightning_nas.datamodules import ArraySearchDataModule
-from lightning_nas.methods import DARTS
+from lightning_nas.methods import DARTS, PCDARTS, PDARTS, BetaDARTS
 
 
 class AssertRanksInSync(Callback):
@@ -53,3 +53,46 @@ def test_ddp_keeps_both_levels_identical_on_every_rank(tmp_path, order):
     trainer.fit(model, ArraySearchDataModule(x, y, batch_size=8))
     # ddp_spawn copies rank 0's final weights back into this process
     assert not torch.equal(alpha0, model.arch_parameters()[0])
+
+
+VARIANTS = {
+    "pcdarts-darts": lambda: PCDARTS(
+        search_space="darts", space_options={"C": 8, "layers": 3}, num_classes=4, arch_warmup_epochs=0
+    ),
+    "betadarts-nb201": lambda: BetaDARTS(
+        search_space="nasbench201", space_options={"C": 4, "N": 1}, num_classes=4, lambda_epochs=1
+    ),
+    "pdarts-nb201": lambda: PDARTS(
+        search_space="nasbench201",
+        space_options={"C": 4},
+        num_classes=4,
+        stage_epochs=[1, 1],
+        stage_layers=[1, 2],
+        stage_ops=[5, 3],
+        skip_dropout=[0.1, 0.4],
+        arch_warmup_epochs=0,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_ddp_variants_keep_identical_architectures(tmp_path, name):
+    """PC-DARTS, beta-DARTS and P-DARTS (across a stage boundary, where the supernet is rebuilt) under DDP."""
+    seed_everything(0)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(32, 3, 8, 8, generator=g), torch.arange(32) % 4
+    model = VARIANTS[name]()
+    trainer = Trainer(
+        accelerator="cpu",
+        strategy="ddp_spawn",
+        devices=2,
+        max_epochs=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[AssertRanksInSync()],
+        limit_val_batches=1,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(model, ArraySearchDataModule(x, y, batch_size=8))

@@ -74,7 +74,7 @@ def test_search_space_registry():
 
 
 def test_unknown_search_space_lists_names():
-    with pytest.raises(ValueError, match=r"Unknown search space 'nasbench301'\. .*\['nasbench201'"):
+    with pytest.raises(ValueError, match=r"Unknown search space 'nasbench301'\. .*'nasbench201'"):
         get_search_space("nasbench301")
 
 
