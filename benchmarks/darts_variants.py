@@ -71,9 +71,16 @@ def main() -> None:
             torch.cuda.reset_peak_memory_stats()
         timer = StepTimer(args.warmup, args.device)
         trainer = Trainer(
-            accelerator="gpu" if args.device == "cuda" else "cpu", devices=1, max_epochs=2, logger=False,
-            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-            limit_train_batches=args.steps + args.warmup, limit_val_batches=0, callbacks=[timer],
+            accelerator="gpu" if args.device == "cuda" else "cpu",
+            devices=1,
+            max_epochs=2,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            limit_train_batches=args.steps + args.warmup,
+            limit_val_batches=0,
+            callbacks=[timer],
         )
         # two epochs so that beta-DARTS's lambda (0 in epoch 0) is active in the timed steps of epoch 1
         trainer.fit(model, ArraySearchDataModule(x, y, batch_size=args.batch_size, augment=False))

@@ -66,9 +66,10 @@ class GenotypeExport(Callback):
             return
         final = str(genotype_fn())
         rank_zero_info(f"Final genotype: {final}")
+        # `trainer.log_dir` broadcasts under DDP: every rank must ask for it, only rank 0 writes
+        dirpath = self.dirpath or trainer.log_dir or trainer.default_root_dir
         if not trainer.is_global_zero:
             return
-        dirpath = self.dirpath or trainer.log_dir or trainer.default_root_dir
         os.makedirs(dirpath, exist_ok=True)
         path = os.path.join(dirpath, self.filename)
         with open(path, "w") as f:

@@ -1,7 +1,9 @@
 """Lightning data modules for architecture search: indexed samples, weight/architecture splits, removable ids.
 
 Every batch is ``(x, y, index)`` with ``index`` the sample's stable id in the full training pool; bi-level search
-loaders yield ``{"train": (x, y, index), "val": (x, y, index)}``. See :class:`SearchDataModule`.
+loaders yield ``{"train": (x, y, index), "val": (x, y, index)}``. See :class:`SearchDataModule`. The reduction data
+modules (:class:`CoresetDataModule`, :class:`EntropyProxyDataModule`, :class:`RandomSubsetDataModule`) wrap any of
+them and restrict the search to a subset of the pool selected before the search.
 """
 
 from .arrays import ArraySearchDataModule, TensorImageTransform, TensorPool
@@ -16,6 +18,12 @@ from .search import (
     collate_indexed,
     derive_aug_seeds,
 )
+from .subsets import (
+    CoresetDataModule,
+    EntropyProxyDataModule,
+    RandomSubsetDataModule,
+    ReductionDataModule,
+)
 from .vision import (
     CIFAR10SearchDataModule,
     CIFAR100SearchDataModule,
@@ -27,11 +35,15 @@ __all__ = [
     "ArraySearchDataModule",
     "CIFAR10SearchDataModule",
     "CIFAR100SearchDataModule",
+    "CoresetDataModule",
     "CyclingSplitSampler",
     "DigitsSearchDataModule",
+    "EntropyProxyDataModule",
     "ImageFolderSearchDataModule",
     "IndexedDataset",
     "OrderedSplitSampler",
+    "RandomSubsetDataModule",
+    "ReductionDataModule",
     "SVHNSearchDataModule",
     "SearchData",
     "SearchDataModule",

@@ -523,6 +523,7 @@ class SearchDataModule(LightningDataModule):
         self._seed: int = 0
         self._pending_state: dict[str, Any] | None = None
         self._warned_stale_lengths = False
+        self._assignment: tuple[np.ndarray, np.ndarray] | None = None  # set by `reassign`
 
     # ---------------------------------------------------------------------------------------------------------------
     # validation helpers
@@ -607,22 +608,29 @@ class SearchDataModule(LightningDataModule):
 
     @override
     def state_dict(self) -> dict[str, Any]:
-        """The removed ids per split (plain lists) and what defines the split, saved in Lightning checkpoints."""
+        """The removed ids per split (plain lists) and what defines the split, saved in Lightning checkpoints.
+
+        After :meth:`reassign`, also the assigned ids of each split (key ``"assignment"``).
+        """
         if self._state is None:
             return dict(self._pending_state) if self._pending_state is not None else {}
-        return {
+        state = {
             "removed": {split: self._state.removed_ids(split).tolist() for split in _SPLITS},
             "seed": self._seed,
             "split": self.split,
             "val_fraction": self.val_fraction,
             "pool_size": self._state.pool_size,
         }
+        if self._assignment is not None:
+            state["assignment"] = {split: ids.tolist() for split, ids in zip(_SPLITS, self._assignment)}
+        return state
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restores the removals (before ``setup`` they are kept and applied by ``setup``).
 
-        The seed is taken from the state, so the random split, the order and the augmentation continue as saved.
+        The seed is taken from the state, so the random split, the order and the augmentation continue as saved; a
+        split set by :meth:`reassign` is restored from the state.
 
         Raises:
             ValueError: the state was saved with another pool size, ``split`` or ``val_fraction``.
@@ -644,7 +652,13 @@ class SearchDataModule(LightningDataModule):
         if seed != self._seed:
             rank_zero_info(f"{name}: resuming with the saved seed {seed} (this run resolved seed {self._seed}).")
             self._seed = seed
-        state.reset(*self._assign(state.pool_size, self.split, self.val_fraction, self._seed))
+        assignment = state_dict.get("assignment")
+        if assignment is not None:
+            self._assignment = self._check_assignment("load_state_dict", assignment["train"], assignment["val"])
+            state.reset(*self._assignment)
+        else:
+            self._assignment = None
+            state.reset(*self._assign(state.pool_size, self.split, self.val_fraction, self._seed))
         for split in _SPLITS:
             removed = state_dict.get("removed", {}).get(split, [])
             if len(removed):
@@ -680,6 +694,18 @@ class SearchDataModule(LightningDataModule):
         """The raw training pool (``pool[i]`` is ``(image, label)`` without transform)."""
         self._require_setup("pool")
         return self._data.train  # type: ignore[union-attr]
+
+    @property
+    def train_transform(self) -> Callable[[Any], Any] | None:
+        """The pool's training augmentation (for loaders built outside the splits, e.g. a baseline classifier)."""
+        self._require_setup("train_transform")
+        return self._data.train_transform  # type: ignore[union-attr]
+
+    @property
+    def eval_transform(self) -> Callable[[Any], Any] | None:
+        """The pool's deterministic evaluation transform (the one :meth:`pool_dataloader` applies)."""
+        self._require_setup("eval_transform")
+        return self._data.eval_transform  # type: ignore[union-attr]
 
     @property
     def resolved_seed(self) -> int:
@@ -749,6 +775,59 @@ class SearchDataModule(LightningDataModule):
             )
         state.deactivate(values)
         self._follow_removals()
+
+    def reassign(
+        self, train_ids: Sequence[int] | np.ndarray | torch.Tensor, val_ids: Sequence[int] | np.ndarray | torch.Tensor
+    ) -> None:
+        """Replaces both splits: ``train_ids`` form the weight split, ``val_ids`` the architecture split.
+
+        Pool ids in neither take no part in the search (they are in no split, so they are neither active nor
+        removed). Earlier removals are cleared. This is the hook of the reduction data modules
+        (:class:`~lightning_nas.datamodules.CoresetDataModule`, ...), which select a subset of the pool and split it
+        themselves in ``setup``; the assignment is saved by :meth:`state_dict` and restored by :meth:`load_state_dict`.
+        Under DDP every rank must pass the same ids. Call it before the Trainer requests the loaders (in ``setup``):
+        Lightning counts the batches per epoch when it does.
+
+        Args:
+            train_ids: pool ids of the weight split.
+            val_ids: pool ids of the architecture split, disjoint from ``train_ids``.
+
+        Raises:
+            ValueError: a split is empty, an id is repeated, outside ``[0, pool_size)``, not an integer, or in both
+                splits.
+
+        Example:
+            >>> import torch
+            >>> from lightning_nas.datamodules import ArraySearchDataModule
+            >>> dm = ArraySearchDataModule(torch.rand(10, 3, 4, 4), torch.arange(10) % 2)
+            >>> dm.setup("fit")
+            >>> dm.reassign([7, 1], [4])
+            >>> dm.active_ids("train").tolist(), dm.active_ids("val").tolist(), dm.removed_ids("train").tolist()
+            ([1, 7], [4], [])
+        """
+        state = self._require_setup("reassign")
+        self._assignment = self._check_assignment("reassign", train_ids, val_ids)
+        state.reset(*self._assignment)
+
+    def _check_assignment(self, method: str, train_ids: Any, val_ids: Any) -> tuple[np.ndarray, np.ndarray]:
+        name, pool_size = f"`{type(self).__name__}.{method}()`", self._require_setup(method).pool_size
+        splits = []
+        for split, ids in zip(_SPLITS, (train_ids, val_ids)):
+            values = ids.detach().cpu().numpy() if isinstance(ids, torch.Tensor) else np.asarray(ids)
+            values = values.reshape(-1)
+            if values.size == 0:
+                raise ValueError(f"{name}: split {split!r} must keep at least 1 sample. Got 0 ids instead.")
+            if values.dtype == bool or not np.issubdtype(values.dtype, np.integer):
+                raise ValueError(f"{name}: the ids of split {split!r} must be integers. Got {values.dtype} instead.")
+            values = np.sort(values.astype(np.int64))
+            if values[0] < 0 or values[-1] >= pool_size:
+                raise ValueError(f"{name}: the ids of split {split!r} must be in [0, {pool_size}).")
+            if (np.diff(values) == 0).any():
+                raise ValueError(f"{name}: the ids of split {split!r} must be unique.")
+            splits.append(values)
+        if np.intersect1d(splits[0], splits[1]).size:
+            raise ValueError(f"{name}: an id cannot be in both splits.")
+        return splits[0], splits[1]
 
     def _follow_removals(self) -> None:
         """Makes a fitting Trainer re-request the loaders each epoch, so its cached batch counts follow removals."""

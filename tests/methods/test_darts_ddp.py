@@ -5,6 +5,7 @@ import torch
 import torch.distributed as dist
 from lightning import Callback, Trainer, seed_everything
 
+from lightning_nas.callbacks import GenotypeExport
 from lightning_nas.datamodules import ArraySearchDataModule
 from lightning_nas.methods import DARTS, PCDARTS, PDARTS, BetaDARTS
 
@@ -46,13 +47,14 @@ def test_ddp_keeps_both_levels_identical_on_every_rank(tmp_path, order):
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        callbacks=[AssertRanksInSync()],
+        callbacks=[AssertRanksInSync(), GenotypeExport()],
         limit_val_batches=1,
         default_root_dir=tmp_path,
     )
     trainer.fit(model, ArraySearchDataModule(x, y, batch_size=8))
     # ddp_spawn copies rank 0's final weights back into this process
     assert not torch.equal(alpha0, model.arch_parameters()[0])
+    assert (tmp_path / "genotype.json").exists()  # GenotypeExport under DDP: written once, by rank 0
 
 
 VARIANTS = {

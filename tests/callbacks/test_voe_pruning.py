@@ -1,0 +1,450 @@
+"""VoEPruning (BDP): exact pruned ids against a brute-force reference, class caps, DDP, resume, drop-in, bad input."""
+
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+from lightning import Callback, LightningModule, Trainer, seed_everything
+from lightning.pytorch.callbacks import ModelCheckpoint
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_nas.callbacks import SearchCost, VoEPruning
+from lightning_nas.datamodules import ArraySearchDataModule
+from lightning_nas.methods import DARTS, PCDARTS, PDARTS, BetaDARTS
+
+TINY = {"C": 4, "N": 1}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# a module that emits scripted per-sample errors
+# --------------------------------------------------------------------------------------------------------------------
+class ScriptedErrors(LightningModule):
+    """Returns ``el2n = table[epoch, id]`` for every sample of both splits; trains one weight (automatic opt.)."""
+
+    def __init__(self, table, splits=("train", "val")):
+        super().__init__()
+        self.table = torch.as_tensor(table, dtype=torch.float32)
+        self.splits = splits
+        self.weight = nn.Parameter(torch.zeros(1))
+
+    def training_step(self, batch, batch_idx):
+        outputs = {"loss": (self.weight - batch["train"][0].mean()).pow(2)}
+        for split in self.splits:
+            ids = batch[split][2]
+            outputs[split] = {"ids": ids, "el2n": self.table[self.current_epoch, ids.cpu()].to(ids.device)}
+        return outputs
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class LossOnly(ScriptedErrors):
+    def training_step(self, batch, batch_idx):
+        return super().training_step(batch, batch_idx)["loss"]
+
+
+def _data(labels, batch_size=4):
+    labels = torch.as_tensor(labels)
+    x = torch.rand(len(labels), 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    return ArraySearchDataModule(x, labels, batch_size=batch_size, augment=False, seed=0)
+
+
+def _trainer(tmp_path, **kwargs):
+    defaults = dict(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=6,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        limit_val_batches=0,
+        default_root_dir=tmp_path,
+    )
+    defaults.update(kwargs)
+    return Trainer(**defaults)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# brute-force reference of BDP Algorithm 1 with the class-balance constraint (full records every epoch)
+# --------------------------------------------------------------------------------------------------------------------
+def _balance(counts):
+    pairs = list(itertools.combinations(counts, 2))
+    if not pairs:
+        return 1.0
+    return sum(1.0 if max(a, b) == 0 else min(a, b) / max(a, b) for a, b in pairs) / len(pairs)
+
+
+def _reference(table, labels, splits, epochs, interval, ratios, criterion="low/high", class_balance=True):
+    labels = list(np.asarray(labels))
+    num_classes = max(labels) + 1
+    active = {split: sorted(ids) for split, ids in splits.items()}
+    n = epochs // interval
+    history = []
+    for epoch in range(epochs):
+        if (epoch + 1) % interval:
+            continue
+        window = np.asarray(table, dtype=np.float32)[epoch + 1 - interval : epoch + 1].astype(np.float64)
+        for split, direction in zip(("train", "val"), criterion.split("/")):
+            ids = active[split]
+            scores = {i: float(np.var(window[:, i])) for i in ids}
+            counts = [sum(labels[i] == c for i in ids) for c in range(num_classes)]
+            big_n = n * (1 - _balance(counts) ** 2) + 1 if class_balance else 1.0
+            caps = [min(math.floor(c / big_n + 1e-9), max(c - 1, 0)) for c in counts]
+            quota = min(math.floor(ratios[split] * len(ids) + 0.5), len(ids) - 1)
+            order = sorted(ids, key=lambda i: ((-scores[i] if direction == "high" else scores[i]), i))
+            taken, per_class = [], [0] * num_classes
+            for i in order:
+                if len(taken) == quota:
+                    break
+                if per_class[labels[i]] < caps[labels[i]]:
+                    taken.append(i)
+                    per_class[labels[i]] += 1
+            history.append((epoch, split, sorted(taken)))
+            active[split] = [i for i in ids if i not in set(taken)]
+    return history, active
+
+
+def _observed(pruning):
+    return [(entry["epoch"], entry["split"], entry["removed"]) for entry in pruning.history]
+
+
+IMBALANCED = [0] * 24 + [1] * 10 + [2] * 6  # one split's labels: b = 0.44
+LABELS = IMBALANCED * 2  # weight split ids 0-39, architecture split ids 40-79 (contiguous)
+
+
+@pytest.mark.parametrize("criterion", ["low/high", "high/low", "low/low", "high/high"])
+def test_pruned_ids_are_exactly_the_reference_ones_per_split_and_criterion(tmp_path, criterion):
+    epochs, interval = 6, 2
+    table = np.random.default_rng(3).random((epochs, len(LABELS)))
+    pruning = VoEPruning(interval=interval, train_ratio=0.2, val_ratio=0.2, criterion=criterion, dirpath=str(tmp_path))
+    datamodule = _data(LABELS)
+    trainer = _trainer(tmp_path, max_epochs=epochs, callbacks=[pruning])
+    trainer.fit(ScriptedErrors(table), datamodule)
+    splits = {"train": range(40), "val": range(40, 80)}
+    expected, active = _reference(table, LABELS, splits, epochs, interval, {"train": 0.2, "val": 0.2}, criterion)
+    assert _observed(pruning) == expected
+    assert any(removed for _, _, removed in expected)
+    for split in ("train", "val"):
+        assert datamodule.active_ids(split).tolist() == active[split]
+        assert trainer.callback_metrics[f"data/{split}_remaining"].item() == len(active[split])
+    saved = json.loads((tmp_path / "pruning_history.json").read_text())
+    assert saved["criterion"] == criterion and saved["interval"] == interval and saved["num_prunings"] == 3
+    assert [(e["epoch"], e["split"], e["removed"]) for e in saved["history"]] == expected
+
+
+def test_class_limits_hold_on_imbalanced_data(tmp_path):
+    epochs = 8
+    # class 0 samples have the lowest variance: without caps they would all go first
+    rng = np.random.default_rng(5)
+    labels = np.array(LABELS)
+    table = rng.random((epochs, len(labels))) * np.where(labels == 0, 0.01, 1.0)
+    pruning = VoEPruning(interval=2, train_ratio=0.3, val_ratio=0.0)
+    datamodule = _data(labels)
+    _trainer(tmp_path, max_epochs=epochs, callbacks=[pruning]).fit(ScriptedErrors(table), datamodule)
+    expected, _ = _reference(
+        table, labels, {"train": range(40), "val": range(40, 80)}, epochs, 2, {"train": 0.3, "val": 0}
+    )
+    assert _observed(pruning) == expected
+    active = set(range(40))
+    for entry in pruning.history:
+        if entry["split"] != "train":
+            continue
+        counts = np.bincount(labels[sorted(active)], minlength=3)
+        b = _balance(counts.tolist())
+        caps = np.floor(counts / (4 * (1 - b * b) + 1) + 1e-9)
+        removed = np.bincount(labels[entry["removed"]], minlength=3)
+        assert (removed <= caps).all()
+        assert entry["balance"] == pytest.approx(b)
+        active -= set(entry["removed"])
+    # the caps bind: the quota was under-filled at least once
+    assert any(len(e["removed"]) < e["quota"] for e in pruning.history if e["split"] == "train")
+    # without the constraint the lowest-VoE class would be cut down to its last sample
+    _, unconstrained = _reference(
+        table,
+        labels,
+        {"train": range(40), "val": range(40, 80)},
+        epochs,
+        2,
+        {"train": 0.3, "val": 0},
+        class_balance=False,
+    )
+    assert np.bincount(labels[unconstrained["train"]], minlength=3)[0] == 1
+    assert np.bincount(labels[sorted(active)], minlength=3)[0] == 9
+
+
+@pytest.mark.parametrize(
+    "class_balance,split_labels",
+    [(True, [0, 1, 2] * 3), (False, [0, 1, 1, 2, 2, 2])],  # balanced: b = 1, the caps allow all but one per class
+)
+def test_pruning_stops_cleanly_when_a_class_would_vanish(tmp_path, class_balance, split_labels):
+    labels = split_labels * 2  # the weight split first, then the architecture split
+    table = np.random.default_rng(0).random((10, len(labels)))
+    pruning = VoEPruning(interval=2, train_ratio=0.9, val_ratio=0.9, class_balance=class_balance)
+    datamodule = _data(labels, batch_size=2)
+    _trainer(tmp_path, max_epochs=10, callbacks=[pruning]).fit(ScriptedErrors(table), datamodule)
+    for split in ("train", "val"):
+        remaining = np.asarray(labels)[datamodule.active_ids(split)]
+        assert np.bincount(remaining, minlength=3).tolist() == [1, 1, 1]
+        assert sum(len(e["removed"]) for e in pruning.history if e["split"] == split) == len(split_labels) - 3
+    assert pruning.history[-1]["removed"] == []  # later prunings find nothing removable and stop, no error
+
+
+def test_a_split_without_records_in_the_window_is_not_pruned(tmp_path):
+    table = np.random.default_rng(1).random((4, len(LABELS)))
+    pruning = VoEPruning(interval=2)
+    datamodule = _data(LABELS)
+    _trainer(tmp_path, max_epochs=4, callbacks=[pruning]).fit(ScriptedErrors(table, splits=("train",)), datamodule)
+    assert {e["split"] for e in pruning.history} == {"train"}
+    assert len(datamodule.active_ids("val")) == 40 and len(datamodule.active_ids("train")) < 40
+
+
+def test_logs_remaining_per_class_counts_and_balance(tmp_path):
+    table = np.random.default_rng(2).random((2, len(LABELS)))
+    pruning = VoEPruning(interval=2, train_ratio=0.1, val_ratio=0.2)
+    datamodule = _data(LABELS)
+    trainer = _trainer(tmp_path, max_epochs=2, callbacks=[pruning])
+    trainer.fit(ScriptedErrors(table), datamodule)
+    metrics = trainer.callback_metrics
+    for split in ("train", "val"):
+        counts = np.bincount(np.asarray(LABELS)[datamodule.active_ids(split)], minlength=3)
+        assert [metrics[f"data/{split}_class_{c}"].item() for c in range(3)] == counts.tolist()
+        assert metrics[f"data/{split}_balance"].item() == pytest.approx(_balance(counts.tolist()))
+    assert metrics["data/train_remaining"].item() == 40 - len(pruning.pruned_ids("train"))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# DDP
+# --------------------------------------------------------------------------------------------------------------------
+class WriteRankResult(Callback):
+    """Each rank writes its pruning history and active ids (ddp_spawn returns only rank 0's results)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.world_size == 1:
+            return
+        datamodule = trainer.datamodule
+        mine = [datamodule.active_ids(s).tolist() for s in ("train", "val")]
+        everyone = [None] * trainer.world_size
+        dist.all_gather_object(everyone, mine)
+        if any(other != mine for other in everyone):
+            raise AssertionError(f"ranks hold different active sets at epoch {trainer.current_epoch}")
+
+    def on_fit_end(self, trainer, pl_module):
+        (pruning,) = [c for c in trainer.callbacks if isinstance(c, VoEPruning)]
+        datamodule = trainer.datamodule
+        result = {"history": pruning.history, **{s: datamodule.active_ids(s).tolist() for s in ("train", "val")}}
+        (self.path / f"rank{trainer.global_rank}.json").write_text(json.dumps(result))
+
+
+def test_ddp_prunes_exactly_the_ids_a_single_process_prunes(tmp_path):
+    labels = IMBALANCED[:-1] * 2  # 39 per split: each rank's share is padded with a repeated id
+    table = np.random.default_rng(4).random((4, len(labels)))
+    results = {}
+    for devices, strategy in ((1, "auto"), (2, "ddp_spawn")):
+        out = tmp_path / f"devices{devices}"
+        out.mkdir()
+        pruning = VoEPruning(interval=2, train_ratio=0.2, val_ratio=0.3)
+        trainer = _trainer(
+            out, max_epochs=4, devices=devices, strategy=strategy, callbacks=[pruning, WriteRankResult(out)]
+        )
+        trainer.fit(ScriptedErrors(table), _data(labels, batch_size=4))
+        results[devices] = [json.loads((out / f"rank{r}.json").read_text()) for r in range(devices)]
+    single = results[1][0]
+    assert sum(len(e["removed"]) for e in single["history"]) > 10
+    assert results[2][0] == single and results[2][1] == single
+
+
+def test_ddp_with_darts_keeps_identical_active_sets_on_every_rank(tmp_path):
+    seed_everything(0)
+    x = torch.rand(48, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(48) % 4
+    pruning = VoEPruning(interval=2, train_ratio=0.2, val_ratio=0.3)
+    trainer = _trainer(
+        tmp_path,
+        max_epochs=3,
+        devices=2,
+        strategy="ddp_spawn",
+        limit_val_batches=1,
+        callbacks=[pruning, SearchCost(dirpath=str(tmp_path)), WriteRankResult(tmp_path)],
+    )
+    trainer.fit(DARTS(space_options=TINY, num_classes=4), ArraySearchDataModule(x, y, batch_size=4))
+    rank0, rank1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2))
+    assert rank0 == rank1
+    assert len(rank0["train"]) < 24 and len(rank0["val"]) < 24
+    cost = json.loads((tmp_path / "search_cost.json").read_text())
+    assert cost["epochs"] == 3 and 0 < cost["data_fraction"] < 1
+    assert trainer.callback_metrics["cost/train_samples"].item() == cost["train_samples"]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# resume and state
+# --------------------------------------------------------------------------------------------------------------------
+class InterruptAfterEpoch(Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            trainer.should_stop = True
+
+
+@pytest.mark.parametrize("interrupt_after", [0, 2])
+def test_resume_mid_window_gives_the_same_pruned_ids_and_genotype(tmp_path, interrupt_after):
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(48, 3, 8, 8, generator=g), torch.arange(48) % 4
+
+    def run(ckpt_path=None, callbacks=()):
+        seed_everything(7)
+        model = DARTS(space_options=TINY, num_classes=4)
+        datamodule = ArraySearchDataModule(x, y, batch_size=8)
+        pruning, cost = VoEPruning(interval=2, train_ratio=0.2, val_ratio=0.3), SearchCost()
+        trainer = _trainer(
+            tmp_path,
+            max_epochs=4,
+            limit_val_batches=1,
+            enable_checkpointing=True,
+            callbacks=[pruning, cost, *callbacks],
+        )
+        trainer.fit(model, datamodule, ckpt_path=ckpt_path)
+        return model, datamodule, pruning, cost
+
+    full = run()
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
+    run(callbacks=[checkpoint, InterruptAfterEpoch(interrupt_after)])
+    last = tmp_path / "ckpt" / "last.ckpt"
+    saved = torch.load(last, weights_only=True)  # the callbacks' state is plain types and tensors
+    assert any(key.startswith("VoEPruning") for key in saved["callbacks"])
+    seed_everything(123)  # a different global RNG state must not matter
+    resumed = run(ckpt_path=str(last))
+    assert resumed[2].history == full[2].history and len(full[2].history) == 4
+    for split in ("train", "val"):
+        assert resumed[1].active_ids(split).tolist() == full[1].active_ids(split).tolist()
+    assert str(resumed[0].genotype()) == str(full[0].genotype())
+    for a, b in zip(full[0].arch_parameters(), resumed[0].arch_parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    for key in ("cost/train_samples", "cost/val_samples", "cost/train_passes", "cost/epochs", "cost/data_fraction"):
+        assert resumed[3].summary()[key] == full[3].summary()[key]
+
+
+def test_two_pruning_callbacks_have_distinct_state_keys():
+    assert VoEPruning().state_key != VoEPruning(train_ratio=0.05, val_ratio=0.25).state_key
+    assert VoEPruning().state_key == VoEPruning().state_key
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# drop-in with the DARTS family
+# --------------------------------------------------------------------------------------------------------------------
+METHODS = {
+    "darts-1": lambda: DARTS(space_options=TINY, num_classes=4, order=1),
+    "darts-2": lambda: DARTS(space_options=TINY, num_classes=4, order=2),
+    "pcdarts": lambda: PCDARTS(search_space="nasbench201", space_options=TINY, num_classes=4, arch_warmup_epochs=0),
+    "betadarts": lambda: BetaDARTS(search_space="nasbench201", space_options=TINY, num_classes=4, lambda_epochs=1),
+    "pdarts": lambda: PDARTS(
+        search_space="nasbench201",
+        space_options={"C": 4},
+        num_classes=4,
+        stage_epochs=[1, 1],
+        stage_layers=[1, 1],
+        stage_ops=[5, 3],
+        skip_dropout=[0.1, 0.2],
+        arch_warmup_epochs=0,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_drop_in_with_every_darts_family_method(tmp_path, name):
+    seed_everything(0)
+    x, y = torch.rand(32, 3, 8, 8, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 4
+    pruning, cost = VoEPruning(interval=2, train_ratio=0.25, val_ratio=0.25), SearchCost()
+    datamodule = ArraySearchDataModule(x, y, batch_size=8)
+    _trainer(tmp_path, max_epochs=2, callbacks=[pruning, cost]).fit(METHODS[name](), datamodule)
+    assert [len(e["removed"]) for e in pruning.history] == [4, 4]
+    assert len(datamodule.active_ids("train")) == len(datamodule.active_ids("val")) == 12
+    passes = 4 if name == "darts-2" else 1
+    summary = cost.summary()
+    assert summary["cost/train_samples"] == summary["cost/val_samples"] == 2 * 16
+    assert summary["cost/train_passes"] == passes * 32 and summary["cost/val_passes"] == 32
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# bad input
+# --------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (
+            {"train_ratio": 1.5},
+            "`VoEPruning\\(train_ratio=1.5\\)`: `train_ratio` must be in \\[0, 1\\). Got 1.5 instead.",
+        ),
+        ({"val_ratio": -0.1}, "`val_ratio` must be in \\[0, 1\\). Got -0.1"),
+        ({"val_ratio": 1.0}, "`val_ratio` must be in \\[0, 1\\)"),
+        ({"train_ratio": True}, "`train_ratio` must be in \\[0, 1\\)"),
+        ({"interval": 1}, "`interval` must be an int >= 2"),
+        ({"interval": 2.5}, "`interval` must be an int >= 2"),
+        ({"criterion": "low"}, "`criterion` must be one of"),
+        ({"class_balance": "yes"}, "`class_balance` must be a bool"),
+        ({"num_prunings": -1}, "`num_prunings` must be an int >= 0"),
+        ({"filename": "a/b.json"}, "`filename` must be a plain file name"),
+    ],
+)
+def test_bad_arguments_are_rejected(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        VoEPruning(**kwargs)
+
+
+def test_unknown_preset_is_rejected():
+    with pytest.raises(ValueError, match="`name` must be one of"):
+        VoEPruning.from_preset("fast")
+
+
+def test_a_module_without_per_sample_outputs_gets_a_clear_error(tmp_path):
+    table = np.zeros((2, len(LABELS)))
+    with pytest.raises(
+        TypeError,
+        match="`LossOnly.training_step` returned a dict with keys \\['loss'\\]. It must return a dict with.*'el2n'",
+    ):
+        _trainer(tmp_path, max_epochs=2, callbacks=[VoEPruning()]).fit(LossOnly(table), _data(LABELS))
+
+
+def test_malformed_per_sample_entries_get_a_clear_error(tmp_path):
+    class NoErrors(ScriptedErrors):
+        def training_step(self, batch, batch_idx):
+            outputs = super().training_step(batch, batch_idx)
+            outputs["train"] = {"ids": batch["train"][2]}
+            return outputs
+
+    with pytest.raises(TypeError, match="under 'train'.*'el2n'"):
+        _trainer(tmp_path, callbacks=[VoEPruning()]).fit(NoErrors(np.zeros((6, 80))), _data(LABELS))
+
+
+def test_a_data_module_that_cannot_remove_ids_is_rejected(tmp_path):
+    loader = DataLoader(TensorDataset(torch.rand(8, 1)), batch_size=4)
+    with pytest.raises(TypeError, match="needs one with `active_ids\\(split\\)` and `remove_ids\\(split, ids\\)`"):
+        _trainer(tmp_path, callbacks=[VoEPruning()]).fit(ScriptedErrors(np.zeros((6, 8))), train_dataloaders=loader)
+
+
+def test_ids_outside_the_pool_are_rejected(tmp_path):
+    class WrongIds(ScriptedErrors):
+        def training_step(self, batch, batch_idx):
+            outputs = super().training_step(batch, batch_idx)
+            outputs["train"]["ids"] = outputs["train"]["ids"] + 1000
+            return outputs
+
+    with pytest.raises(ValueError, match="ids outside the pool \\[0, 80\\)"):
+        _trainer(tmp_path, callbacks=[VoEPruning()]).fit(WrongIds(np.zeros((6, 80))), _data(LABELS))
+
+
+def test_an_unbounded_search_needs_the_number_of_prunings(tmp_path):
+    with pytest.raises(ValueError, match="Set max_epochs or pass `num_prunings`"):
+        _trainer(tmp_path, max_epochs=-1, max_steps=4, callbacks=[VoEPruning()]).fit(
+            ScriptedErrors(np.zeros((6, 80))), _data(LABELS)
+        )
