@@ -102,9 +102,8 @@ class ArchitectureTraining(LightningModule):
         label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
-        for arg, value in (("lr", lr),):
-            if not value > 0:
-                raise ValueError(f"`ArchitectureTraining({arg}={value!r})`: `{arg}` must be positive.")
+        if not lr > 0:
+            raise ValueError(f"`ArchitectureTraining(lr={lr!r})`: `lr` must be positive. Got {lr!r} instead.")
         for arg, value in (
             ("lr_min", lr_min),
             ("momentum", momentum),

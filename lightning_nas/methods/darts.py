@@ -150,7 +150,7 @@ class DARTS(LightningModule):
         return space_options
 
     def build_supernet(self) -> nn.Module:
-        """Builds the weight-sharing supernet; variants override this to pass their own options."""
+        """Builds the weight-sharing supernet of ``self.space`` (P-DARTS calls it again for every stage)."""
         return self.space.build_supernet(self.hparams.num_classes)
 
     def arch_regularization(self) -> Tensor | None:

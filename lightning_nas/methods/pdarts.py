@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lightning_nas.methods.darts import DARTS
-from lightning_nas.spaces import Genotype
+from lightning_nas.spaces import Genotype, get_search_space
 
 _DEPTH_OPTION = {"darts": "layers", "nasbench201": "N"}
 _DEFAULT_STAGE_LAYERS = {"darts": (5, 11, 17), "nasbench201": (1, 3, 5)}
@@ -186,15 +187,14 @@ class PDARTS(DARTS):
         return options
 
     def _build_stage_supernet(self) -> nn.Module:
-        from lightning_nas.spaces import get_search_space
-
+        """The space of the current stage (its depth and candidate ops) and a fresh supernet of it."""
         self.space = get_search_space(
             self.hparams.search_space, **self.resolve_space_options(dict(self.hparams.space_options or {}))
         )
-        return self.space.build_supernet(self.hparams.num_classes)
+        return self.build_supernet()
 
     def _stage_of(self, epoch: int) -> int:
-        ends = torch.tensor(self.hparams.stage_epochs).cumsum(0).tolist()
+        ends = list(itertools.accumulate(self.hparams.stage_epochs))
         return next((s for s, end in enumerate(ends) if epoch < end), len(ends) - 1)
 
     def _epoch_in_stage(self) -> int:
