@@ -8,6 +8,7 @@ them and restrict the search to a subset of the pool selected before the search.
 
 from .arrays import ArraySearchDataModule, TensorImageTransform, TensorPool
 from .digits import DigitsSearchDataModule
+from .reduced import ReducedDataModule, resize_batch
 from .search import (
     CyclingSplitSampler,
     IndexedDataset,
@@ -43,6 +44,7 @@ __all__ = [
     "IndexedDataset",
     "OrderedSplitSampler",
     "RandomSubsetDataModule",
+    "ReducedDataModule",
     "ReductionDataModule",
     "SVHNSearchDataModule",
     "SearchData",
@@ -52,4 +54,5 @@ __all__ = [
     "TensorPool",
     "collate_indexed",
     "derive_aug_seeds",
+    "resize_batch",
 ]

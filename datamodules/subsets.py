@@ -942,7 +942,9 @@ class CoresetDataModule(ReductionDataModule):
                 )
             rng = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, int(c)])
             initial = np.sort(rng.choice(n_c, size=self.initial_per_class, replace=False))
-            picks = selection.k_center_greedy(scores[rows], k, initial=initial, seed=seed)
+            picks = selection.k_center_greedy(
+                scores[rows], k, initial=initial, seed=seed, progress=self.progress, desc=f"k-center, class {c}"
+            )
             chosen.append(candidates[rows[np.asarray(picks, dtype=np.int64)]])
         return np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
 

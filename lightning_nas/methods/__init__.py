@@ -2,15 +2,22 @@
 
 from lightning_nas.methods.architecture_training import ArchitectureTraining, cutout
 from lightning_nas.methods.beta_darts import BetaDARTS, beta_decay_loss
+from lightning_nas.methods.candidate_pool import CandidatePool
 from lightning_nas.methods.darts import DARTS
 from lightning_nas.methods.hypergradient import sgd_virtual_step, unrolled_arch_gradient
 from lightning_nas.methods.pcdarts import PCDARTS
 from lightning_nas.methods.pdarts import PDARTS, keep_strongest_ops
+from lightning_nas.methods.single_path import SPOS, GreedyNAS, class_balanced_subset, surrogate_rank_consistency
 
 __all__ = [
     "DARTS",
     "PCDARTS",
     "PDARTS",
+    "SPOS",
+    "CandidatePool",
+    "GreedyNAS",
+    "class_balanced_subset",
+    "surrogate_rank_consistency",
     "ArchitectureTraining",
     "BetaDARTS",
     "beta_decay_loss",

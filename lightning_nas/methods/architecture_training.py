@@ -74,6 +74,9 @@ class ArchitectureTraining(LightningModule):
         drop_path_prob: final drop-path probability (when the network supports it).
         cutout: side of the cutout square; 0 disables it.
         label_smoothing: label smoothing of the cross-entropy (ImageNet training uses 0.1).
+        schedule_epochs: length of the cosine schedule (and of the drop-path ramp) in epochs; ``None`` uses
+            ``Trainer(max_epochs)``. Set it to train part of a longer schedule: EcoNAS trains its children in stages
+            of 20 epochs along one 60-epoch cosine (``schedule_epochs=60`` with ``max_epochs`` 20, 40 then 60).
 
     Example:
         >>> g = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
@@ -100,6 +103,7 @@ class ArchitectureTraining(LightningModule):
         drop_path_prob: float = 0.2,
         cutout: int = 16,
         label_smoothing: float = 0.0,
+        schedule_epochs: int | None = None,
     ) -> None:
         super().__init__()
         if not lr > 0:
@@ -119,6 +123,13 @@ class ArchitectureTraining(LightningModule):
             raise ValueError(f"`ArchitectureTraining(label_smoothing={label_smoothing!r})`: must be in [0, 1).")
         if grad_clip is not None and grad_clip < 0:
             raise ValueError(f"`ArchitectureTraining(grad_clip={grad_clip!r})`: must be >= 0 or None.")
+        if schedule_epochs is not None and (
+            isinstance(schedule_epochs, bool) or not isinstance(schedule_epochs, int) or schedule_epochs < 1
+        ):
+            raise ValueError(
+                f"`ArchitectureTraining(schedule_epochs={schedule_epochs!r})`: `schedule_epochs` must be a positive "
+                f"int or None. Got {schedule_epochs!r} instead."
+            )
         if not isinstance(genotype, str):
             genotype = str(genotype)
         self.save_hyperparameters()
@@ -144,11 +155,22 @@ class ArchitectureTraining(LightningModule):
     def configure_optimizers(self) -> Any:
         hp = self.hparams
         optimizer = torch.optim.SGD(self.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=self._schedule_epochs(), eta_min=hp.lr_min
+        )
+        return [optimizer], [scheduler]
+
+    def _schedule_epochs(self) -> int:
+        """``schedule_epochs``, else ``Trainer(max_epochs)``."""
+        if self.hparams.get("schedule_epochs") is not None:
+            return int(self.hparams.schedule_epochs)
         max_epochs = self.trainer.max_epochs
         if max_epochs is None or max_epochs < 1:
-            raise ValueError("`ArchitectureTraining` schedules its learning rate over `Trainer(max_epochs=...)`.")
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs, eta_min=hp.lr_min)
-        return [optimizer], [scheduler]
+            raise ValueError(
+                "`ArchitectureTraining` schedules its learning rate over `Trainer(max_epochs=...)` (or "
+                "`schedule_epochs`)."
+            )
+        return max_epochs
 
     @override
     def configure_gradient_clipping(
@@ -160,7 +182,7 @@ class ArchitectureTraining(LightningModule):
     @override
     def on_train_epoch_start(self) -> None:
         if hasattr(self.network, "drop_path_prob"):
-            self.network.drop_path_prob = self.hparams.drop_path_prob * self.current_epoch / self.trainer.max_epochs
+            self.network.drop_path_prob = self.hparams.drop_path_prob * self.current_epoch / self._schedule_epochs()
 
     def _loss(self, logits: Tensor, y: Tensor) -> Tensor:
         return nn.functional.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)

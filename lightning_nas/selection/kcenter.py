@@ -47,6 +47,8 @@ def k_center_greedy(
     *,
     initial: Any = None,
     seed: SeedLike = None,
+    progress: bool = True,
+    desc: str = "k-center",
 ) -> np.ndarray:
     """Greedy k-center selection: the rows of ``features`` that minimise the covering radius, greedily.
 
@@ -67,6 +69,8 @@ def k_center_greedy(
             1; spec ambiguity 17). An empty sequence starts from nothing: the first pick is then row 0, as
             every distance to an empty set is infinite.
         seed: seed (or ``np.random.Generator``) for the random initial row; unused when ``initial`` is given.
+        progress: show a progress bar of the picks (``tqdm``; removed when done).
+        desc: the progress bar's label.
 
     Returns:
         ``(budget,)`` int64 row indices in pick order, the initial rows excluded.
@@ -77,9 +81,10 @@ def k_center_greedy(
 
     Example:
         >>> x = np.array([[0.0, 0.0], [1.0, 0.0], [10.0, 0.0], [5.0, 0.0]])
-        >>> k_center_greedy(x, 2, initial=[0]).tolist()
+        >>> k_center_greedy(x, 2, initial=[0], progress=False).tolist()
         [2, 3]
-        >>> k_center_greedy(x, 2, seed=0).tolist() == k_center_greedy(x, 2, seed=0).tolist()
+        >>> first = k_center_greedy(x, 2, seed=0, progress=False)
+        >>> first.tolist() == k_center_greedy(x, 2, seed=0, progress=False).tolist()
         True
 
     References:
@@ -89,7 +94,7 @@ def k_center_greedy(
     """
     x, s0, budget = _prepare("k_center_greedy", features, budget, initial, seed)
     state = _LazyKCenter(x, s0, budget)
-    return state.run(budget)
+    return state.run(budget, progress=progress, desc=desc)
 
 
 def k_center_greedy_reference(
@@ -295,9 +300,12 @@ class _LazyKCenter:
         self.max_center_sq = max(self.max_center_sq, float(self.sq_norms[i]))
         self.k = k + 1
 
-    def run(self, budget: int) -> np.ndarray:
+    def run(self, budget: int, *, progress: bool = False, desc: str = "k-center") -> np.ndarray:
+        from tqdm.auto import tqdm
+
         picks = np.empty(budget, dtype=np.int64)
         bound, seen = self.bound, self.seen
+        bar = tqdm(total=budget, desc=desc, unit="pick", disable=not progress, leave=False)
         for p in range(budget):
             i = int(np.argmax(bound))
             width = _BAND_ROWS
@@ -319,6 +327,8 @@ class _LazyKCenter:
             picks[p] = i
             bound[i] = -np.inf
             self._add_center(i)
+            bar.update()
+        bar.close()
         return picks
 
     def _refresh(self, rows: np.ndarray) -> None:

@@ -1,0 +1,285 @@
+"""Watches the derived genotype for the skip-connection collapse of DARTS, with an optional early stop."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from lightning import Callback, LightningModule, Trainer
+from lightning.pytorch.utilities import rank_zero_info
+from typing_extensions import override
+
+__all__ = ["PARAMETER_FREE_OPS", "SKIP_OPS", "CollapseMonitor", "count_ops", "genotype_ops"]
+
+#: The parameter-free operations of each search space (``none`` never appears in a DARTS-space genotype).
+PARAMETER_FREE_OPS: dict[str, tuple[str, ...]] = {
+    "darts": ("max_pool_3x3", "avg_pool_3x3", "skip_connect"),
+    "nasbench201": ("none", "skip_connect", "avg_pool_3x3"),
+    "mobilenet": ("id",),
+}
+
+#: The skip connection (identity) of each search space.
+SKIP_OPS: dict[str, str] = {"darts": "skip_connect", "nasbench201": "skip_connect", "mobilenet": "id"}
+
+Cell = Literal["normal", "reduce"]
+
+
+def _space(genotype: Any) -> str:
+    space = getattr(genotype, "space", None)
+    if space is None and getattr(genotype, "choices", None) is not None:
+        space = "mobilenet"
+    if space not in PARAMETER_FREE_OPS:
+        raise TypeError(
+            f"`count_ops`: expected a genotype of one of the spaces {sorted(PARAMETER_FREE_OPS)}. "
+            f"Got {type(genotype).__name__} (space {space!r}) instead."
+        )
+    return space
+
+
+def _known_ops(space: str) -> tuple[str, ...] | None:
+    from lightning_nas.spaces import DARTS_OPS, NB201_OPS
+
+    return {"darts": DARTS_OPS, "nasbench201": NB201_OPS}.get(space)
+
+
+def genotype_ops(genotype: Any, cell: Cell | None = None) -> list[str]:
+    """The operation of every edge (layer) of a genotype.
+
+    Args:
+        genotype: a DARTS-space genotype (8 kept edges per cell), a NAS-Bench-201 genotype (6 edges) or a MobileNet
+            path (an object with ``choices``, one per layer).
+        cell: for the DARTS space, ``"normal"``, ``"reduce"`` or ``None`` for both cells (16 edges); spaces with a
+            single cell (NAS-Bench-201, MobileNet) have only that one and ignore ``cell``.
+
+    Raises:
+        TypeError: for an object that is no genotype of these spaces.
+        ValueError: for an unknown ``cell``.
+
+    Example:
+        >>> from lightning_nas.spaces import NASBench201Genotype
+        >>> genotype_ops(NASBench201Genotype.from_ops(["skip_connect"] * 3 + ["none"] * 3))[2:4]
+        ['skip_connect', 'none']
+    """
+    space = _space(genotype)
+    if space == "darts":
+        if cell not in (None, "normal", "reduce"):
+            raise ValueError(f"`genotype_ops(cell={cell!r})`: `cell` must be 'normal', 'reduce' or None. Got {cell!r}.")
+        cells = ("normal", "reduce") if cell is None else (cell,)
+        return [op for name in cells for op, _ in genotype.cell(name)]
+    if space == "nasbench201":
+        return list(genotype.ops)
+    return [str(choice) for choice in genotype.choices]
+
+
+def count_ops(genotype: Any, ops: Sequence[str] | None = None, *, cell: Cell | None = None) -> int:
+    """How many edges (layers) of a genotype use one of ``ops``.
+
+    Args:
+        genotype: see :func:`genotype_ops`.
+        ops: the operations to count; ``None`` counts the space's skip connection (:data:`SKIP_OPS`).
+        cell: the DARTS-space cell to count in (``None``: both); ignored by single-cell spaces.
+
+    Raises:
+        ValueError: if ``ops`` is empty, or names an operation the genotype's space does not have.
+        TypeError: for an object that is no genotype of the known spaces.
+
+    Example:
+        >>> from lightning_nas.spaces import NASBench201Genotype
+        >>> g = NASBench201Genotype.from_ops(["skip_connect", "none", "skip_connect", "nor_conv_3x3", "none", "none"])
+        >>> count_ops(g), count_ops(g, PARAMETER_FREE_OPS["nasbench201"])
+        (2, 5)
+    """
+    space = _space(genotype)
+    wanted = (SKIP_OPS[space],) if ops is None else tuple(ops)
+    if not wanted or isinstance(ops, str):
+        raise ValueError(f"`count_ops(ops={ops!r})`: `ops` must be a non-empty sequence of op names. Got {ops!r}.")
+    known = _known_ops(space)
+    unknown = [op for op in wanted if known is not None and op not in known]
+    if unknown:
+        raise ValueError(
+            f"`count_ops(ops={list(wanted)!r})`: {unknown} are not operations of the {space!r} space. "
+            f"Allowed: {list(known)}."
+        )
+    return sum(op in wanted for op in genotype_ops(genotype, cell))
+
+
+class CollapseMonitor(Callback):
+    """Counts skip connections (or all parameter-free operations) in ``pl_module.genotype()`` every epoch.
+
+    Differentiable search tends to collapse onto parameter-free operations, skip connections above all: the derived
+    cell fills with them and its accuracy drops. At the end of every training epoch the callback derives the current
+    genotype and counts, in the chosen ``cell``, the edges that use one of the monitored operations: ``ops``
+    (default: the space's skip connection, ``skip_connect``; ``id`` in the MobileNet space), or with
+    ``parameter_free=True`` every parameter-free operation of the space (:data:`PARAMETER_FREE_OPS`: pooling, skip and,
+    in NAS-Bench-201, ``none``).
+
+    Early stop (``threshold``): the fit stops at the end of the first epoch whose count is **at least** ``threshold``
+    (``count >= threshold``), so the genotype of that epoch is the result. This is DARTS+'s rule: stop the search once
+    two or more skip connections appear in the normal cell (``threshold=2``, ``cell="normal"``). P-DARTS instead caps
+    the final normal cell at ``M = 2`` skip connections; the monitor reports the count that cap acts on. With
+    ``stop=False`` the first such epoch is only recorded (:attr:`reached_epoch`). The check starts at ``start_epoch``
+    and skips the epochs in which the module did not update the architecture (``pl_module.arch_update_enabled()``
+    false, e.g. DARTS's ``arch_warmup_epochs``), whose genotype comes from the random initialisation; counts are
+    logged in every epoch. Lightning's ``Trainer(min_epochs=...)`` still applies.
+
+    DDP: the architecture parameters, hence the genotype and the count, are identical on every rank (the DARTS modules
+    average both levels' gradients); the stop decision is nevertheless reduced across ranks (any rank stops all), as
+    Lightning's ``EarlyStopping`` does.
+
+    Logged every epoch: ``collapse/count`` (the monitored count), ``collapse/num_skip`` (skip connections) and
+    ``collapse/num_param_free`` (parameter-free operations), all in the monitored cell(s). The counts per epoch are in
+    :attr:`history` and in the callback's state (checkpoints).
+
+    Args:
+        ops: the operations to count; ``None`` counts the space's skip connection. Cannot be combined with
+            ``parameter_free``.
+        parameter_free: count every parameter-free operation of the space.
+        threshold: count at which to stop (``>=``); ``None`` only monitors.
+        cell: the DARTS-space cell to count in, ``"normal"`` (DARTS+, P-DARTS), ``"reduce"`` or ``None`` (both).
+            Spaces with one cell (NAS-Bench-201, MobileNet) count in it whatever ``cell`` says.
+        stop: stop the fit when the threshold is reached (``False``: record the epoch only).
+        start_epoch: first (0-based) epoch at which the threshold is checked.
+
+    Raises:
+        ValueError: an argument is out of range, or ``ops`` and ``parameter_free`` are both given.
+        TypeError: (during fit) the module has no ``genotype()``.
+
+    Example:
+        >>> from lightning import Trainer
+        >>> monitor = CollapseMonitor(threshold=2, cell="normal")  # DARTS+
+        >>> trainer = Trainer(callbacks=[monitor], logger=False, enable_progress_bar=False)
+        >>> monitor.history, monitor.stopped_epoch
+        ({}, None)
+
+    References:
+        Liang et al., "DARTS+: Improved Differentiable Architecture Search with Early Stopping", 2019 (Sec. 3.2:
+        stop when two or more skip connections appear in the normal cell); Chen et al., "Progressive Differentiable
+        Architecture Search" (P-DARTS), ICCV 2019 (Sec. 3.3: at most M = 2 skip connections); Zela et al.,
+        "Understanding and Robustifying Differentiable Architecture Search", ICLR 2020.
+    """
+
+    def __init__(
+        self,
+        ops: Sequence[str] | None = None,
+        parameter_free: bool = False,
+        threshold: int | None = None,
+        cell: Cell | None = "normal",
+        stop: bool = True,
+        start_epoch: int = 0,
+    ) -> None:
+        if ops is not None and (isinstance(ops, str) or not ops or not all(isinstance(op, str) and op for op in ops)):
+            raise ValueError(
+                f"`CollapseMonitor(ops={ops!r})`: `ops` must be a non-empty sequence of op names or None. Got {ops!r}."
+            )
+        if not isinstance(parameter_free, bool):
+            raise ValueError(
+                f"`CollapseMonitor(parameter_free={parameter_free!r})`: `parameter_free` must be a bool. "
+                f"Got {parameter_free!r} instead."
+            )
+        if parameter_free and ops is not None:
+            raise ValueError(
+                f"`CollapseMonitor(ops={ops!r}, parameter_free=True)`: give either `ops` or `parameter_free=True`, "
+                "not both."
+            )
+        if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1):
+            raise ValueError(
+                f"`CollapseMonitor(threshold={threshold!r})`: `threshold` must be an int >= 1 or None. "
+                f"Got {threshold!r} instead."
+            )
+        if cell not in (None, "normal", "reduce"):
+            raise ValueError(
+                f"`CollapseMonitor(cell={cell!r})`: `cell` must be 'normal', 'reduce' or None. Got {cell!r} instead."
+            )
+        if not isinstance(stop, bool):
+            raise ValueError(f"`CollapseMonitor(stop={stop!r})`: `stop` must be a bool. Got {stop!r} instead.")
+        if isinstance(start_epoch, bool) or not isinstance(start_epoch, int) or start_epoch < 0:
+            raise ValueError(
+                f"`CollapseMonitor(start_epoch={start_epoch!r})`: `start_epoch` must be an int >= 0. "
+                f"Got {start_epoch!r} instead."
+            )
+        self.ops = tuple(ops) if ops is not None else None
+        self.parameter_free = parameter_free
+        self.threshold = threshold
+        self.cell: Cell | None = cell
+        self.stop = stop
+        self.start_epoch = start_epoch
+        self._history: dict[int, int] = {}
+        self.reached_epoch: int | None = None
+        self.stopped_epoch: int | None = None
+
+    @property
+    @override
+    def state_key(self) -> str:
+        return self._generate_state_key(
+            ops=self.ops, parameter_free=self.parameter_free, threshold=self.threshold, cell=self.cell
+        )
+
+    @property
+    def history(self) -> dict[int, int]:
+        """``{epoch: count}`` for every finished epoch (0-based)."""
+        return dict(sorted(self._history.items()))
+
+    def monitored_ops(self, genotype: Any) -> tuple[str, ...]:
+        """The operations counted for a genotype of its space."""
+        space = _space(genotype)
+        if self.parameter_free:
+            return PARAMETER_FREE_OPS[space]
+        return self.ops if self.ops is not None else (SKIP_OPS[space],)
+
+    def count(self, genotype: Any) -> int:
+        """The monitored count of ``genotype`` (see the class)."""
+        return count_ops(genotype, self.monitored_ops(genotype), cell=self.cell)
+
+    @override
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if stage == "fit" and not callable(getattr(pl_module, "genotype", None)):
+            raise TypeError(
+                f"`CollapseMonitor` counts operations in `pl_module.genotype()`, but `{type(pl_module).__name__}` has "
+                "no `genotype()` method (the search methods of `lightning_nas.methods` have it)."
+            )
+
+    @override
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        epoch = trainer.current_epoch
+        genotype = pl_module.genotype()
+        space = _space(genotype)
+        count = self.count(genotype)
+        self._history[epoch] = count
+        for key, value in (
+            ("collapse/count", count),
+            ("collapse/num_skip", count_ops(genotype, (SKIP_OPS[space],), cell=self.cell)),
+            ("collapse/num_param_free", count_ops(genotype, PARAMETER_FREE_OPS[space], cell=self.cell)),
+        ):
+            # identical on every rank; `sync_dist` keeps Lightning from warning
+            pl_module.log(key, float(value), on_step=False, on_epoch=True, sync_dist=True)
+        arch_update_enabled = getattr(pl_module, "arch_update_enabled", None)
+        checked = epoch >= self.start_epoch and (not callable(arch_update_enabled) or bool(arch_update_enabled()))
+        reached = self.threshold is not None and checked and count >= self.threshold
+        reached = bool(trainer.strategy.reduce_boolean_decision(reached, all=False))
+        if not reached:
+            return
+        where = f"the {self.cell} cell" if self.cell is not None and space == "darts" else "the genotype"
+        what = "parameter-free operations" if self.parameter_free else "/".join(self.monitored_ops(genotype))
+        if self.reached_epoch is None:
+            self.reached_epoch = epoch
+        if self.stop and not trainer.should_stop:
+            trainer.should_stop = True
+            self.stopped_epoch = epoch
+            rank_zero_info(
+                f"CollapseMonitor: epoch {epoch}: {count} {what} in {where} >= threshold {self.threshold}; "
+                "stopping the search (DARTS+)."
+            )
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "history": {int(k): int(v) for k, v in self._history.items()},
+            "reached_epoch": self.reached_epoch,
+            "stopped_epoch": self.stopped_epoch,
+        }
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._history = {int(k): int(v) for k, v in state_dict.get("history", {}).items()}
+        self.reached_epoch = state_dict.get("reached_epoch")
+        self.stopped_epoch = state_dict.get("stopped_epoch")
