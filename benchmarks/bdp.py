@@ -193,7 +193,7 @@ def main() -> None:
     parser.add_argument("--val-ratio", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--full-pool", type=int, default=50000, help="pool size of the hook-cost measurement")
-    parser.add_argument("--table", default=str(SHARED / "nasbench201" / "nats-tss-200epoch-test-accuracy.csv"))
+    parser.add_argument("--table", default=None, help="a NAS-Bench-201 CSV export (default: the built-in table)")
     parser.add_argument("--root", default=None, help="an unpacked ImageFolder tree; default: unpack into a temp dir")
     args = parser.parse_args()
 
@@ -224,7 +224,7 @@ def main() -> None:
         )
         runs = {"DARTS": search(args, root, bdp=False), "DARTS + BDP": search(args, root, bdp=True)}
 
-    table = NASBench201Table.from_csv(args.table)
+    table = NASBench201Table.from_csv(args.table) if args.table else NASBench201Table.default()
     bdp = runs["DARTS + BDP"]
     print("\nremaining data at the start of each epoch (BDP run), weight / architecture split:")
     for epoch, (train, val) in enumerate(bdp["remaining"]):

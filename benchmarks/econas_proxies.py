@@ -77,11 +77,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workers", type=int, default=0, help="> 0: train the zoo on a process pool")
-    parser.add_argument("--table", default=str(SHARED / "nasbench201" / "nats-tss-200epoch-test-accuracy.csv"))
+    parser.add_argument("--table", default=None, help="a NAS-Bench-201 CSV export (default: the built-in table)")
     args = parser.parse_args()
 
     settings = [ReducedSetting.parse(name) for name in args.settings]
-    table = NASBench201Table.from_csv(args.table)
+    table = NASBench201Table.from_csv(args.table) if args.table else NASBench201Table.default()
     zoo = random_architectures("nasbench201", args.k, seed=args.seed)
     reference = table_accuracies(zoo, table, "cifar10")
     with tempfile.TemporaryDirectory() as tmp:

@@ -5,7 +5,7 @@ unpacked into ``--workdir``): both searches train their children through ``train
 the same reduced setting ``c r s e`` (``e = 3E``). The hierarchical search runs first; its trained epochs become the
 regularized search's ``max_epochs_budget``. For each, the script prints the top-5 networks found (validation accuracy
 on the held-out split) with their NAS-Bench-201 ground truth (200-epoch CIFAR-10 test accuracy), looked up in
-``../shared/data/nasbench201/nats-tss-200epoch-test-accuracy.csv``.
+the NAS-Bench-201 table built into the package.
 
     OMP_NUM_THREADS=1 python benchmarks/econas_search.py                   # the default small run
     OMP_NUM_THREADS=1 python benchmarks/econas_search.py --seeds 0 1 2 --workers 2
@@ -94,7 +94,7 @@ def main() -> None:
     args = parse_args()
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")  # Lightning's own deprecation, once per fit
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="econas_search_"))
-    table = NASBench201Table.from_csv(SHARED / "nasbench201" / "nats-tss-200epoch-test-accuracy.csv")
+    table = NASBench201Table.default()
     all_cells = [table.test_accuracy(g) for g in table]
     best_cell, best_accuracy = table.best("cifar10")
     print(

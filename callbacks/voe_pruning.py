@@ -120,9 +120,22 @@ class VoEPruning(Callback):
     Recording: when a sample has several records in one epoch (DDP pads each rank's share by wrapping around; the
     architecture split is cycled when it is smaller than the weight split) the epoch's error is their **mean**. A
     sample with fewer than 2 records in the window (the architecture split in an epoch where the architecture is
-    frozen, ``limit_train_batches``) gets the median VoE of its split, a neutral score; a split with no record at all
-    in the window is not pruned at that step. The window is the last ``interval`` epochs and starts afresh after each
-    pruning.
+    frozen, ``limit_train_batches``) gets the median VoE of its split, a neutral score. A split in which no sample has
+    2 records in the window has no VoE to rank by and is not pruned at that step (logged): e.g. the architecture split
+    in the window right after an architecture warm-up that ends mid-window (PC-DARTS's 15 frozen epochs with
+    ``interval=2``), or with no record at all. The window is ``interval`` consecutive epochs and starts afresh after
+    each pruning.
+
+    Supernet resets: a module that rebuilds its supernet with fresh weights during the fit (P-DARTS at each stage)
+    exposes an int attribute or property ``search_stage`` that changes when it does. The callback reads it at the end of
+    every epoch (after the module's own epoch-start hooks, so it is the stage the epoch's records were made in); when
+    it differs from the previous epoch's, the records of the earlier epochs of the window are dropped and the window
+    restarts at this epoch, so a VoE never mixes errors of two supernets (it would measure the reset, not the sample).
+    The next pruning then comes ``interval`` epochs after the stage start; an incomplete window at the end of a stage
+    is dropped unpruned (with ``interval=2`` and P-DARTS's 25-epoch stages: 12 prunings per stage, at stage epochs 1,
+    3, ..., 23). Modules without ``search_stage`` prune every ``interval`` epochs from epoch 0 (1-based
+    ``epoch % interval == 0``). ``num_prunings=None`` still counts ``floor(max_epochs / interval)`` prunings for the
+    class-balance constraint; pass ``num_prunings`` to count the restarts' lost ones.
 
     Per-sample contract: ``training_step`` returns a dict with, for each split it used, ``"train"``/``"val"`` =
     ``{"ids": <pool ids (N,)>, "el2n": <errors (N,)>}`` (``"loss"`` beside them as usual). The DARTS family
@@ -132,9 +145,9 @@ class VoEPruning(Callback):
 
     DDP: every rank records its own share; at the epoch end the ``(ids, errors)`` of all ranks are gathered, every
     rank computes the same decision from the same gathered records, rank 0's is broadcast, and every rank removes the
-    same ids. State (error window, pruning history) is saved in checkpoints (``weights_only``-loadable), so a run
-    resumed from an end-of-epoch checkpoint prunes exactly as the uninterrupted run; the records of a partly finished
-    epoch are not saved.
+    same ids. State (error window and its first epoch, the last ``search_stage``, pruning history) is saved in
+    checkpoints (``weights_only``-loadable), so a run resumed from an end-of-epoch checkpoint prunes exactly as the
+    uninterrupted run; the records of a partly finished epoch are not saved.
 
     Logged every epoch (after pruning, i.e. what the next epoch uses): ``data/train_remaining``,
     ``data/val_remaining``, ``data/{split}_balance`` (``b``) and, with ``log_class_counts``,
@@ -160,7 +173,8 @@ class VoEPruning(Callback):
 
     Raises:
         ValueError: an argument is out of range.
-        TypeError: (during fit) the module does not return per-sample records or the data module cannot remove ids.
+        TypeError: (during fit) the module does not return per-sample records, its ``search_stage`` is not an int, or
+            the data module cannot remove ids.
 
     Example:
         >>> from lightning import Trainer
@@ -229,6 +243,8 @@ class VoEPruning(Callback):
         self._history: list[dict[str, Any]] = []
         self._n_prunings = 0
         self._warned_nonfinite = False
+        self._window_start: int | None = None  # first epoch of the current window (None: not started yet)
+        self._stage: int | None = None  # the module's `search_stage` at the end of the last epoch (None: none seen)
 
     @classmethod
     def from_preset(cls, name: Literal["default", "c100", "aggressive"], **kwargs: Any) -> VoEPruning:
@@ -426,13 +442,15 @@ class VoEPruning(Callback):
                 continue
             counts = self._class_counts(datamodule, labels, active)
             rows = self._window[split][:, active].T  # (samples, epochs of the window)
-            if np.isnan(rows).all():
+            scores = voe(rows)
+            if np.isnan(scores).any():  # no sample has 2 records: all nan, nothing to rank by (Algorithm 1 needs VoE)
+                what = "sample has errors from 2 epochs" if not np.isnan(rows).all() else "errors were recorded"
+                why = f"no {split!r} {what}"
                 rank_zero_info(
-                    f"VoEPruning: epoch {epoch}: no {split!r} errors were recorded in the last {self.interval} epochs "
-                    f"(e.g. the architecture was frozen), so the {split!r} split is not pruned this time."
+                    f"VoEPruning: epoch {epoch}: {why} in the last {self.interval} epochs (e.g. the architecture was "
+                    f"frozen for part of them), so the {split!r} split is not pruned this time."
                 )
                 continue
-            scores = voe(rows)
             ratio = self.train_ratio if split == "train" else self.val_ratio
             quota = min(prune_quota(ratio, len(active)), len(active) - 1)
             descending = self.criterion_order[split]
@@ -462,18 +480,47 @@ class VoEPruning(Callback):
                 f"balance b={balance:.3f}); {remaining} remain."
             )
 
+    def _search_stage(self, pl_module: LightningModule) -> int | None:
+        stage = getattr(pl_module, "search_stage", None)
+        if stage is None:
+            return None
+        if isinstance(stage, bool) or not isinstance(stage, (int, np.integer)):
+            raise TypeError(
+                f"`VoEPruning` reads `{type(pl_module).__name__}.search_stage` to restart its VoE window when the "
+                f"supernet is rebuilt; it must be an int (or None). Got {stage!r} instead."
+            )
+        return int(stage)
+
+    def _clear_window(self) -> None:
+        for window in self._window.values():
+            window.fill(np.nan)
+
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         epoch = trainer.current_epoch
-        slot = epoch % self.interval
+        if self._window_start is None or not 0 <= epoch - self._window_start < self.interval:
+            # a fresh fit (or a checkpoint from before `window_start` was saved): windows aligned to epoch 0
+            self._window_start = epoch - epoch % self.interval
+        stage = self._search_stage(pl_module)
+        if stage is not None and self._stage is not None and stage != self._stage:
+            rank_zero_info(
+                f"VoEPruning: epoch {epoch}: `search_stage` changed from {self._stage} to {stage} (the supernet was "
+                f"rebuilt); the VoE window restarts at this epoch, dropping the records of epochs "
+                f"[{self._window_start}, {epoch})."
+            )
+            self._clear_window()
+            self._window_start = epoch
+        if stage is not None:
+            self._stage = stage
+        slot = epoch - self._window_start
         for split in _SPLITS:
             ids, errors = self._gather(pl_module, split)
             self._record(split, slot, ids, errors)
         self._pending = {split: [] for split in _SPLITS}
-        if (epoch + 1) % self.interval == 0:
+        if slot == self.interval - 1:
             self._prune(trainer, epoch)
-            for window in self._window.values():
-                window.fill(np.nan)
+            self._clear_window()
+            self._window_start = epoch + 1
         self._log(trainer, pl_module)
 
     def _log(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -524,7 +571,13 @@ class VoEPruning(Callback):
         history = [
             {**entry, "ids": torch.from_numpy(np.asarray(entry["ids"], dtype=np.int64))} for entry in self._history
         ]
-        return {"window": window, "history": history, "num_prunings": self._n_prunings}
+        return {
+            "window": window,
+            "history": history,
+            "num_prunings": self._n_prunings,
+            "window_start": self._window_start,
+            "search_stage": self._stage,
+        }
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -534,3 +587,7 @@ class VoEPruning(Callback):
             {**entry, "ids": np.asarray(entry["ids"], dtype=np.int64)} for entry in state_dict.get("history", [])
         ]
         self._n_prunings = int(state_dict.get("num_prunings", self._n_prunings))
+        # absent from older checkpoints: the window then follows the plain `epoch % interval` schedule
+        window_start, stage = state_dict.get("window_start"), state_dict.get("search_stage")
+        self._window_start = None if window_start is None else int(window_start)
+        self._stage = None if stage is None else int(stage)

@@ -14,9 +14,9 @@ reduction data modules of :mod:`~lightning_nas.datamodules.subsets`):
   ``ReduceSampler`` draws ``int(N * s)`` ids once, uniformly); the architecture split, which children validate on,
   stays whole.
 * **Held-out validation.** Nothing to add: EcoNAS validates on 5,000 images held out from the 50,000 CIFAR-10
-  training images (Section 5), which is the wrapped module's architecture split with ``val_fraction=0.1,
-  split="random"``. With ``paired=False`` its ``train_dataloader()`` yields the weight split alone and its
-  ``val_dataloader()`` the held-out split (eval transform): what a child (:class:`~lightning_nas.methods.
+  training images (Section 5), which is the wrapped module's architecture split with ``val_fraction=0.1``. With
+  ``paired=False`` its ``train_dataloader()`` yields the weight split alone and its ``val_dataloader()`` the held-out
+  split (eval transform): what a child (:class:`~lightning_nas.methods.
   ArchitectureTraining`) trains and validates on.
 
 References:
@@ -88,8 +88,7 @@ class ReducedDataModule(LightningDataModule):
     callback. Loaders requested outside a Trainer yield full-size images; :func:`resize_batch` resizes them.
 
     Args:
-        datamodule: the search data module to reduce (for EcoNAS children: ``val_fraction=0.1, split="random",
-            paired=False``).
+        datamodule: the search data module to reduce (for EcoNAS children: ``val_fraction=0.1, paired=False``).
         resolution: the side ``r`` the images are resized to; ``None`` keeps the native size.
         fraction: the sample ratio ``s`` of the weight split to keep, in (0, 1]; 1 keeps every sample.
         seed: seeds the subset; ``None`` uses the wrapped module's resolved seed.
@@ -102,7 +101,7 @@ class ReducedDataModule(LightningDataModule):
     Example:
         >>> from lightning_nas.datamodules import ArraySearchDataModule
         >>> data = ArraySearchDataModule(torch.rand(40, 3, 16, 16), torch.arange(40) % 4, batch_size=8,
-        ...                              val_fraction=0.1, split="random", paired=False, seed=0)
+        ...                              val_fraction=0.1, paired=False, seed=0)
         >>> dm = ReducedDataModule(data, resolution=8, fraction=0.5)
         >>> dm.setup("fit")
         >>> len(dm.active_ids("train")), len(dm.active_ids("val"))  # half of the 36 weight ids; the 4 held out

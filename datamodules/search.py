@@ -31,6 +31,8 @@ from lightning.pytorch.utilities import CombinedLoader, rank_zero_info, rank_zer
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_collate
 from typing_extensions import override
 
+from .splits import check_class_coverage, num_train, stratified_split
+
 Split = Literal["train", "val"]
 _SPLITS: tuple[str, ...] = ("train", "val")
 _MAX_LISTED = 10
@@ -38,6 +40,7 @@ _MAX_LISTED = 10
 # stream tags mixed into the augmentation seeds, so the weight and architecture streams never share a seed
 _STREAM_TRAIN = 1
 _STREAM_VAL = 2
+_STRATIFIED = 3  # mixed into the seed of the stratified split
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -436,9 +439,14 @@ class SearchData:
 class SearchDataModule(LightningDataModule):
     """Base data module for architecture search: a weight split, an architecture split and removable ids.
 
-    The training pool (ids ``0 .. N-1``) is split into the weight split ``"train"`` and the architecture split
-    ``"val"``. With ``split="contiguous"`` (DARTS) ids ``[0, n_w)`` form the weight split, ``n_w = floor((1 -
-    val_fraction) * N)``, and the rest the architecture split; ``split="random"`` permutes the ids with the seed first.
+    The training pool (ids ``0 .. N-1``) is split into the weight split ``"train"`` (``n_w = floor((1 - val_fraction)
+    * N)`` ids) and the architecture split ``"val"`` (the rest). By default (``split="stratified"``) every class is
+    split at random in that proportion, with the seed, so both splits hold every class
+    (:func:`~lightning_nas.datamodules.splits.stratified_split`). ``split="contiguous"`` is DARTS's split, ids
+    ``[0, n_w)`` for the weights and the rest for the architecture: right for pools stored in random order
+    (torchvision's CIFAR), wrong for pools sorted by class (an image folder), where it would give each split
+    different classes; ``split="random"`` permutes the ids with the seed first. Whatever the mode, a split that leaves
+    a class of the pool out of either split is refused with an error naming the classes.
 
     Batches are ``(x, y, index)`` with ``index`` the int64 pool ids. ``train_dataloader()`` yields, when ``paired``,
     dicts ``{"train": (x, y, index), "val": (x, y, index)}`` (a ``CombinedLoader`` in ``"min_size"`` mode): the weight
@@ -459,7 +467,8 @@ class SearchDataModule(LightningDataModule):
         batch_size: batch size of both search splits (per process under DDP).
         eval_batch_size: batch size of the validation, test and pool loaders; ``None`` uses ``batch_size``.
         val_fraction: fraction of the pool in the architecture split, in (0, 1). 0.5 as DARTS (``train_portion``).
-        split: ``"contiguous"`` (DARTS: first part weights, rest architecture) or ``"random"`` (seeded permutation).
+        split: ``"stratified"`` (default: seeded random split within every class), ``"contiguous"`` (DARTS: first
+            part weights, rest architecture; for pools in random order) or ``"random"`` (seeded permutation).
         paired: ``train_dataloader()`` yields ``{"train": ..., "val": ...}`` batches for bi-level search; ``False``
             yields the weight split alone.
         num_workers: DataLoader worker processes (persistent when > 0).
@@ -476,9 +485,10 @@ class SearchDataModule(LightningDataModule):
         >>> from lightning_nas.datamodules import ArraySearchDataModule
         >>> dm = ArraySearchDataModule(torch.rand(10, 3, 8, 8), torch.arange(10) % 2, batch_size=4, seed=0)
         >>> dm.setup("fit")
-        >>> dm.active_ids("train").tolist(), dm.active_ids("val").tolist()
-        ([0, 1, 2, 3, 4], [5, 6, 7, 8, 9])
-        >>> dm.remove_ids("val", [6, 8])
+        >>> train, val = dm.active_ids("train"), dm.active_ids("val")
+        >>> len(train), len(val), sorted(set((train % 2).tolist())), sorted(set((val % 2).tolist()))  # both classes
+        (5, 5, [0, 1], [0, 1])
+        >>> dm.remove_ids("val", val[:2])
         >>> batch, batch_idx, _ = next(iter(dm.train_dataloader()))  # a CombinedLoader also yields the batch index
         >>> sorted(batch), batch["train"][0].shape, batch["val"][2].dtype
         (['train', 'val'], torch.Size([4, 3, 8, 8]), torch.int64)
@@ -489,7 +499,7 @@ class SearchDataModule(LightningDataModule):
         batch_size: int = 64,
         eval_batch_size: int | None = None,
         val_fraction: float = 0.5,
-        split: Literal["contiguous", "random"] = "contiguous",
+        split: Literal["stratified", "contiguous", "random"] = "stratified",
         paired: bool = True,
         num_workers: int = 0,
         seed: int | None = None,
@@ -501,8 +511,8 @@ class SearchDataModule(LightningDataModule):
             self._check_int("eval_batch_size", eval_batch_size, minimum=1)
         if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
             raise ValueError(self._msg("val_fraction", val_fraction, "must be in (0, 1)"))
-        if split not in ("contiguous", "random"):
-            raise ValueError(self._msg("split", split, "must be 'contiguous' or 'random'"))
+        if split not in ("stratified", "contiguous", "random"):
+            raise ValueError(self._msg("split", split, "must be 'stratified', 'contiguous' or 'random'"))
         if not isinstance(paired, bool):
             raise ValueError(self._msg("paired", paired, "must be a bool"))
         if not isinstance(retrain, bool):
@@ -583,8 +593,8 @@ class SearchDataModule(LightningDataModule):
         labels.flags.writeable = False
         data.labels = labels
         self._seed = self.seed if self.seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
-        state = _SplitState(len(labels), *self._assign(len(labels), self.split, self.val_fraction, self._seed))
         self._data = data
+        state = _SplitState(len(labels), *self._assign(len(labels), self.split, self.val_fraction, self._seed))
         self._train_set = IndexedDataset(data.train, data.train_transform)
         self._eval_set = IndexedDataset(data.train, data.eval_transform)
         self._test_set = None if data.test is None else IndexedDataset(data.test, data.eval_transform)
@@ -594,17 +604,30 @@ class SearchDataModule(LightningDataModule):
             self.load_state_dict(pending)
 
     def _assign(self, n: int, split: str, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        # round away float noise first, so that e.g. (1 - 0.3) * 10 gives 7, not 6
-        n_train = math.floor(round((1.0 - val_fraction) * n, 6))
+        name = type(self).__name__
+        n_train = num_train(n, val_fraction)
         if n_train < 1 or n - n_train < 1:
             raise ValueError(
-                f"`{type(self).__name__}(val_fraction={val_fraction!r})`: a pool of {n} samples leaves "
+                f"`{name}(val_fraction={val_fraction!r})`: a pool of {n} samples leaves "
                 f"{n_train} for the weight split and {n - n_train} for the architecture split; each needs at least 1."
             )
+        labels = self.labels
         ids = np.arange(n, dtype=np.int64)
+        if split == "stratified":
+            return stratified_split(ids, labels, val_fraction, _rng(seed, _STRATIFIED), owner=name)
         if split == "random":
             ids = _rng(seed).permutation(n).astype(np.int64)
-        return np.sort(ids[:n_train]), np.sort(ids[n_train:])
+        train, val = np.sort(ids[:n_train]), np.sort(ids[n_train:])
+        check_class_coverage(
+            labels,
+            train,
+            val,
+            owner=f"{name}(split={split!r})",
+            hint="The pool is probably sorted by class: use split='stratified' (the default)."
+            if split == "contiguous"
+            else "Use split='stratified' (the default).",
+        )
+        return train, val
 
     @override
     def state_dict(self) -> dict[str, Any]:

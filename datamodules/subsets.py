@@ -34,6 +34,7 @@ from typing_extensions import override
 import lightning_nas.selection as selection
 
 from .search import SearchDataModule
+from .splits import num_train, stratified_split
 
 AlphaSplit = Literal["darts", "heldout"]
 Weighting = Literal["P1", "P2", "P3", "beta"]
@@ -99,11 +100,13 @@ class ReductionDataModule(LightningDataModule):
        there without a timeout), the selection is made in ``setup`` on global rank 0 and broadcast with
        ``trainer.strategy.broadcast``, so every rank searches the same ids. Without a Trainer, everything runs in
        ``setup``; the seed makes it identical in every process.
-    2. **Split.** ``alpha_split="darts"`` (default) shuffles the selected ids with the seed and gives the first
-       ``floor((1 - val_fraction) k)`` to the weight split, the rest to the architecture split (proxy data's
-       ``train_portion=0.5``, spec 5.4). ``"heldout"`` selects among the wrapped module's weight split only and keeps
-       its architecture split whole for the architecture updates (the core-set paper's use of a separate validation
-       set, spec ambiguity 18; e.g. wrap a module whose architecture split is the held-out data).
+    2. **Split.** ``alpha_split="darts"`` (default) gives ``floor((1 - val_fraction) k)`` of the ``k`` selected ids
+       to the weight split and the rest to the architecture split (proxy data's ``train_portion=0.5``, spec 5.4), at
+       random with the seed and within every class
+       (:func:`~lightning_nas.datamodules.splits.stratified_split`), so both splits hold every selected class.
+       ``"heldout"`` selects among the wrapped module's weight split only and keeps its architecture split whole
+       for the architecture updates (the core-set paper's use of a separate validation set, spec ambiguity 18;
+       e.g. wrap a module whose architecture split is the held-out data).
     3. **Apply.** The splits go to the wrapped module
        (:meth:`~lightning_nas.datamodules.SearchDataModule.reassign`), whose loaders then iterate the selection only.
     4. **Record.** The per-class counts are logged (``rank_zero_info``; metrics ``data/num_selected``,
@@ -277,15 +280,25 @@ class ReductionDataModule(LightningDataModule):
         if self.alpha_split == "heldout":
             return selected, np.asarray(self.datamodule.active_ids("val"), dtype=np.int64)
         k = len(selected)
-        n_train = math.floor(round((1.0 - self.val_fraction) * k, 6))
+        n_train = num_train(k, self.val_fraction)
         if n_train < 1 or k - n_train < 1:
             raise ValueError(
                 f"`{type(self).__name__}(val_fraction={self.val_fraction})`: the selection of {k} samples leaves "
                 f"{n_train} for the weight split and {k - n_train} for the architecture split; each needs at least 1. "
                 "Select more samples."
             )
-        order = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, _SPLIT_STREAM]).permutation(np.sort(selected))
-        return np.sort(order[:n_train]), np.sort(order[n_train:])
+        selected = np.sort(selected)
+        labels = np.asarray(self.datamodule.labels)[selected]
+        rng = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, _SPLIT_STREAM])
+        lone = [int(c) for c, count in zip(*np.unique(labels, return_counts=True)) if count == 1]
+        if lone:
+            rank_zero_warn(
+                f"{type(self).__name__}: the selection holds the class(es) {lone} once; they are in the weight split "
+                "only (a class needs two selected samples to be in both splits)."
+            )
+        return stratified_split(
+            selected, labels, self.val_fraction, rng, owner=type(self).__name__, singletons="train"
+        )
 
     def _decide(self) -> dict[str, Any]:
         """Selects (or reads the manifest) and splits; runs on global rank 0 only under a Trainer."""

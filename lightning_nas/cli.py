@@ -22,7 +22,11 @@ Each subcommand takes ``--help``; ``nsga2`` and ``evolve`` also read ``--config`
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
+import traceback
+import warnings
 from typing import Any
 
 from jsonargparse import ActionConfigFile, ArgumentParser
@@ -36,13 +40,17 @@ from lightning_nas.callbacks import GenotypeExport
 __all__ = ["NASCLI", "evolve_main", "evolve_parser", "main", "nsga2_main", "nsga2_parser"]
 
 _USAGE = """\
-usage: lightning-nas {fit,validate,test,nsga2,evolve,report} ...
+usage: lightning-nas {fit,validate,test,predict,nsga2,evolve,report} ...
 
-  fit, validate, test   one-shot search or training with a Lightning Trainer (LightningCLI; see `fit --help`)
+  fit, validate,        one-shot search or training with a Lightning Trainer (LightningCLI; see `fit --help`)
+  test, predict
   nsga2                 NSGA-II search over a trained single-path supernet (GreedyNAS)
   evolve                EcoNAS hierarchical evolution or regularized evolution of many trained children
   report RUN_DIR        write RUN_DIR/report.html summarising a run
-"""
+
+Each command takes --help."""
+_COMMANDS = ("fit", "validate", "test", "predict", "nsga2", "evolve", "report")
+ENV_TRACEBACK = "LIGHTNING_NAS_TRACEBACK"
 
 
 class NASCLI(LightningCLI):
@@ -52,7 +60,7 @@ class NASCLI(LightningCLI):
         parser.add_lightning_class_args(GenotypeExport, "genotype_export")
 
 
-def _fit_cli(args: list[str] | None) -> NASCLI:
+def _fit_cli(args: list[str] | None, run: bool = True) -> NASCLI:
     return NASCLI(
         LightningModule,
         LightningDataModule,
@@ -60,6 +68,7 @@ def _fit_cli(args: list[str] | None) -> NASCLI:
         subclass_mode_data=True,
         save_config_kwargs={"overwrite": True},
         args=args,
+        run=run,
     )
 
 
@@ -111,8 +120,15 @@ def nsga2_main(args: list[str]) -> dict[str, Any]:
 
 
 def evolve_parser() -> ArgumentParser:
-    """The argument parser of ``lightning-nas evolve`` (``searcher``: a hierarchical or regularized evolution)."""
+    """The argument parser of ``lightning-nas evolve``: the searcher and where its children train.
+
+    ``searcher`` is a hierarchical or regularized evolution; ``executor``, ``max_workers`` and ``scheduler_address``
+    choose the executor (:func:`~lightning_nas.search.evolution.open_executor`), also as top-level YAML keys.
+    """
+    from jsonargparse.typing import PositiveInt
+
     from lightning_nas.search import HierarchicalEvolution, RegularizedEvolution
+    from lightning_nas.search.evolution import ExecutorKind
 
     parser = ArgumentParser(
         prog="lightning-nas evolve",
@@ -120,42 +136,151 @@ def evolve_parser() -> ArgumentParser:
     )
     parser.add_argument("--config", action=ActionConfigFile)
     parser.add_subclass_arguments((HierarchicalEvolution, RegularizedEvolution), "searcher", required=True)
+    parser.add_argument(
+        "--executor",
+        type=ExecutorKind | None,
+        default=None,
+        help="where the children train: 'inprocess' (one after another in this process), 'processes' (a local "
+        "process pool of --max_workers) or 'dask' (a Dask cluster: the scheduler at --scheduler_address, or a local "
+        "cluster of --max_workers single-threaded worker processes; pip install 'lightning-nas[dask]'). Closed at "
+        "the end of the run. Default: the searcher's own `executor` (in-process unless the config sets one).",
+    )
+    parser.add_argument(
+        "--max_workers",
+        type=PositiveInt | None,
+        default=None,
+        help="worker processes of --executor processes or of a local Dask cluster (default: one per CPU)",
+    )
+    parser.add_argument(
+        "--scheduler_address",
+        type=str | None,
+        default=None,
+        help="address of a running Dask scheduler, e.g. tcp://10.0.0.1:8786 (with --executor dask); start its "
+        "workers with one thread each (dask worker ADDRESS --nthreads 1)",
+    )
     return parser
 
 
 def evolve_main(args: list[str]) -> list[dict[str, Any]]:
     """``lightning-nas evolve``: run :class:`HierarchicalEvolution` or :class:`RegularizedEvolution`.
 
+    The children train on ``--executor`` (:func:`~lightning_nas.search.evolution.open_executor`), which is closed at
+    the end, also when the search fails; a killed search resumes when the command is run again on the same
+    ``workdir``. Each of the top networks (:meth:`~lightning_nas.search.HierarchicalEvolution.top`) is printed as
+    one JSON line: ``id``, ``genotype``, ``fitness`` and ``stage_accuracies``.
+
     Returns:
-        The search history (one record per trained network); the top networks are printed.
+        The search history (one record per trained network).
+
+    Raises:
+        ValueError: If ``--executor`` and the searcher's ``executor`` are both given, or ``--max_workers`` /
+            ``--scheduler_address`` do not apply to the executor.
     """
+    import contextlib
+
+    from lightning_nas.search.evolution import open_executor
+
     parser = evolve_parser()
-    searcher = _instantiate(parser, parser.parse_args(args)).searcher
-    history = searcher.run()
+    cfg = parser.parse_args(args)
+    searcher = _instantiate(parser, cfg).searcher
+    if cfg.executor is None and (cfg.max_workers is not None or cfg.scheduler_address is not None):
+        given = "--max_workers" if cfg.max_workers is not None else "--scheduler_address"
+        raise ValueError(
+            f"`lightning-nas evolve`: {given} needs --executor (processes or dask). Got --executor None instead."
+        )
+    if cfg.executor is not None and searcher.executor is not None:
+        raise ValueError(
+            "`lightning-nas evolve`: give the executor once, with --executor or as `searcher.init_args.executor`. "
+            f"Got --executor {cfg.executor} and a {type(searcher.executor).__name__}."
+        )
+    with contextlib.ExitStack() as stack:
+        if cfg.executor is not None:
+            searcher.executor = stack.enter_context(
+                open_executor(cfg.executor, max_workers=cfg.max_workers, scheduler_address=cfg.scheduler_address)
+            )
+        history = searcher.run()
     for record in searcher.top():
-        print(json.dumps({k: record[k] for k in ("id", "genotype", "accuracy") if k in record}))
+        print(json.dumps({key: record[key] for key in ("id", "genotype", "fitness", "stage_accuracies")}))
     return history
 
 
-def main(args: list[str] | None = None) -> object:
-    """Runs the command line (``args`` for programmatic use and tests; ``None`` reads ``sys.argv``)."""
+_USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, ImportError)
+
+
+def _drop_tips(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("💡 Tip:")
+
+
+def _quiet_lightning() -> None:
+    """Keeps the console to what the user asked for.
+
+    Lightning's product tips and a known torch/Lightning deprecation notice (internal to Lightning, nothing a user can
+    act on) are dropped; everything else Lightning says is kept.
+    """
+    import lightning_utilities.core.rank_zero as rank_zero
+
+    rank_zero.log.addFilter(_drop_tips)  # the logger Lightning's `rank_zero_info` writes to
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
+
+
+def _fail(command: str | None, err: BaseException) -> int:
+    """Prints one line naming the command and the reason (no traceback) and returns the exit status 1."""
+    if os.environ.get(ENV_TRACEBACK):
+        traceback.print_exception(err)
+    while isinstance(err.__cause__, _USER_ERRORS):  # jsonargparse wraps a constructor's own error: show that one
+        err = err.__cause__
+    reason = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    reason = " ".join(reason.split())  # one line
+    prog = "lightning-nas" + (f" {command}" if command else "")
+    print(f"{prog}: error: {type(err).__name__}: {reason}", file=sys.stderr)
+    if not os.environ.get(ENV_TRACEBACK):
+        print(f"(set {ENV_TRACEBACK}=1 for the traceback)", file=sys.stderr)
+    return 1
+
+
+def main(args: list[str] | None = None) -> int:
+    """Runs the command line and returns its exit status (``args`` for programmatic use; ``None`` reads ``sys.argv``).
+
+    0 on success; 2 for a command line that does not parse (the parser's usage and message on stderr); 1 when a
+    run fails on a bad argument value or a missing file, with one line on stderr naming the reason (set
+    ``LIGHTNING_NAS_TRACEBACK=1`` for the traceback). Other exceptions (bugs) propagate with their traceback.
+    ``nsga2_main``, ``evolve_main`` and :class:`NASCLI` give the results themselves to Python callers.
+
+    Example:
+        >>> main(["--help"])  # doctest: +ELLIPSIS
+        usage: lightning-nas {fit,validate,test,predict,nsga2,evolve,report} ...
+        ...
+        0
+    """
     argv = sys.argv[1:] if args is None else list(args)
     command = argv[0] if argv else None
-    if command == "report":
-        from lightning_nas.report import main as report_main
-
-        status = report_main(argv[1:])
-        if args is None:
-            sys.exit(status)
-        return status
-    if command == "nsga2":
-        return nsga2_main(argv[1:])
-    if command == "evolve":
-        return evolve_main(argv[1:])
-    if command in (None, "-h", "--help"):
+    if command in ("-h", "--help"):
         print(_USAGE)
-    return _fit_cli(args)
+        return 0
+    if command not in _COMMANDS:
+        print(_USAGE, file=sys.stderr)
+        what = f"unknown command {command!r}" if command else "a command is required"
+        print(f"lightning-nas: error: {what}; choose from {', '.join(_COMMANDS)}.", file=sys.stderr)
+        return 2
+    _quiet_lightning()
+    try:
+        if command == "report":
+            from lightning_nas.report import main as report_main
+
+            return report_main(argv[1:])
+        if command == "nsga2":
+            nsga2_main(argv[1:])
+        elif command == "evolve":
+            evolve_main(argv[1:])
+        else:
+            _fit_cli(None if args is None else argv)  # None: LightningCLI reads sys.argv itself
+    except SystemExit as exit_:  # the parsers exit on --help (0) and on a command line that does not parse (2)
+        code = exit_.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except _USER_ERRORS as err:
+        return _fail(command, err)
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    sys.exit(main())

@@ -23,13 +23,14 @@ self-contained (copy both to move the report; nothing is fetched from the networ
                            under the same name (``cell.png``, ``remaining_samples.png``)
 =========================  =============================================================================================
 
-When the final genotype is a NAS-Bench-201 genotype and a table is given (``--nb201-table PATH`` or the environment
-variable ``LIGHTNING_NAS_NB201_TABLE``; the CSV of :class:`~lightning_nas.benchmarks.NASBench201Table`), the report
-looks up its 200-epoch test accuracy on the three data sets, the best cell of the benchmark, and the accuracy of every
-epoch's genotype (as BDP's Fig. 3a). The page is rendered with the standard library (``string.Template``, every
-value escaped with ``html.escape``); a small inline script records, once the page has loaded, how many of its
-images were decoded (``data-images-loaded`` on ``<body>``, next to ``data-figures``), for checks in a headless
-browser. Needs matplotlib (``pip install 'lightning-nas[plots]'``).
+When the final genotype is a NAS-Bench-201 genotype, the report looks up its 200-epoch test accuracy on the three
+data sets, the best cell of the benchmark, and the accuracy of every epoch's genotype (as BDP's Fig. 3a), in the table
+given by ``--nb201-table PATH`` or the environment variable ``LIGHTNING_NAS_NB201_TABLE`` (a CSV read by
+:meth:`~lightning_nas.benchmarks.NASBench201Table.from_csv`), or else in the table that ships with the package
+(:meth:`~lightning_nas.benchmarks.NASBench201Table.default`, NATS-Bench's figures). The page is rendered with the
+standard library (``string.Template``, every value escaped with ``html.escape``); a small inline script records, once
+the page has loaded, how many of its images were decoded (``data-images-loaded`` on ``<body>``, next to
+``data-figures``), for checks in a headless browser. Needs matplotlib (``pip install 'lightning-nas[plots]'``).
 """
 
 from __future__ import annotations
@@ -52,7 +53,10 @@ from typing import Any
 __all__ = ["ENV_NB201_TABLE", "FIGURES_DIR", "main", "read_metrics", "write_report"]
 
 ENV_NB201_TABLE = "LIGHTNING_NAS_NB201_TABLE"
-"""Environment variable naming the NAS-Bench-201 table used when ``--nb201-table`` is not given."""
+"""Environment variable naming the NAS-Bench-201 CSV used when ``--nb201-table`` is not given (else: the built-in
+table)."""
+
+_BUILTIN_TABLE = "built-in (NATS-Bench, 200 epochs: NASBench201Table.default())"
 
 FIGURES_DIR = "report_figures"
 """Folder (next to the HTML page) that receives the report's PNG files."""
@@ -328,12 +332,11 @@ def _ground_truth(
     from lightning_nas.benchmarks import NASBench201Table
     from lightning_nas.spaces import NASBench201Genotype
 
-    if table_path is None:
-        return []
     if not isinstance(final, NASBench201Genotype):
-        report.notes.append("A NAS-Bench-201 table was given, but the final genotype is not a NAS-Bench-201 cell.")
+        if table_path is not None:
+            report.notes.append("A NAS-Bench-201 table was given, but the final genotype is not a NAS-Bench-201 cell.")
         return []
-    table = NASBench201Table.from_csv(table_path)
+    table = NASBench201Table.default() if table_path is None else NASBench201Table.from_csv(table_path)
     rows = []
     for name in _DATASETS:
         try:
@@ -342,7 +345,7 @@ def _ground_truth(
             accuracy = "not in the table"
         best_genotype, best = table.best(name)
         rows.append((f"{name} test accuracy (200 epochs)", f"{accuracy}   (best cell of the benchmark: {best:.2f} %)"))
-    rows.append(("table", str(table_path)))
+    rows.append(("table", str(table_path) if table_path is not None else _BUILTIN_TABLE))
     looked_up = [
         (epoch, table.test_accuracy(g, dataset))
         for epoch, g in enumerate(history)
@@ -434,7 +437,8 @@ def write_report(
     Args:
         run_dir: the run's log directory (e.g. ``lightning_logs/version_0``).
         nb201_table: a NAS-Bench-201 CSV table for the ground truth; ``None`` reads the environment variable
-            ``LIGHTNING_NAS_NB201_TABLE`` (no ground truth when it is unset too).
+            ``LIGHTNING_NAS_NB201_TABLE``, and when it is unset too, uses the built-in table
+            (:meth:`~lightning_nas.benchmarks.NASBench201Table.default`).
         dataset: the NAS-Bench-201 data set of the per-epoch ground-truth curve: ``"cifar10"``, ``"cifar100"`` or
             ``"imagenet16-120"`` (the final genotype's table shows all three).
         output: the HTML file; ``None`` writes ``RUN_DIR/report.html``. The figures go into ``report_figures/``
@@ -590,7 +594,8 @@ def main(argv: list[str] | None = None) -> int:
         "--nb201-table",
         default=None,
         metavar="PATH",
-        help=f"NAS-Bench-201 CSV table for the ground truth (default: ${ENV_NB201_TABLE}, if set)",
+        help=f"NAS-Bench-201 CSV table for the ground truth (default: ${ENV_NB201_TABLE} if set, else the table "
+        "that ships with the package: NATS-Bench's 200-epoch test accuracies)",
     )
     parser.add_argument(
         "--dataset",

@@ -14,6 +14,7 @@ import torch
 from lightning import Trainer, seed_everything
 from lightning.pytorch.loggers import CSVLogger
 
+from lightning_nas.benchmarks import NASBench201Table
 from lightning_nas.callbacks import (
     CollapseMonitor,
     GenotypeExport,
@@ -115,6 +116,7 @@ def test_report_of_a_real_run_references_existing_pngs(run_dir, tmp_path):
         "collapse.png",
         "training_curves.png",
         "hessian_eigenvalue.png",
+        "nb201_accuracy.png",  # the ground truth from the built-in table
     }
     assert int(page.body["data-figures"]) == len(page.images)
     for src in page.images:
@@ -126,7 +128,20 @@ def test_report_of_a_real_run_references_existing_pngs(run_dir, tmp_path):
     assert "Search cost" in text and "data_fraction" in text
     assert "interval" in text and "pruning steps" in text  # the pruning settings
     assert "arch/hessian_eigenvalue" in text and "collapse/num_skip" in text  # final metrics
-    assert "Ground truth" not in text
+    assert "Ground truth (NAS-Bench-201)" in text
+
+
+def test_nas_bench_201_ground_truth_from_the_built_in_table_by_default(run_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv(ENV_NB201_TABLE, raising=False)
+    run = _copy(run_dir, tmp_path)
+    assert main([str(run)]) == 0
+    text = "".join(Page((run / "report.html").read_text()).text).replace("\n", "")
+    final = json.loads((run / "genotype.json").read_text())["genotype"]
+    builtin = NASBench201Table.default()
+    for dataset in ("cifar10", "cifar100", "imagenet16-120"):
+        assert f"{dataset} test accuracy (200 epochs){builtin.test_accuracy(final, dataset):.2f} %" in text
+    assert "best cell of the benchmark: 94.37 %" in text and "built-in (NATS-Bench" in text
+    assert (run / "report_figures" / "nb201_accuracy.png").read_bytes()[:8] == PNG
 
 
 def test_figures_the_run_did_not_save_are_drawn_from_its_files(run_dir, tmp_path):
@@ -184,6 +199,8 @@ def test_a_table_with_a_non_nas_bench_201_genotype_only_adds_a_note(tmp_path):
     table = _table(tmp_path / "nb201.csv", {})
     page = write_report(run, nb201_table=table).read_text()
     assert "not a NAS-Bench-201 cell" in page and "cell.png" in page and "collapse.png" in page
+    page = write_report(run).read_text()  # the built-in table is used only for NAS-Bench-201 cells, silently
+    assert "not a NAS-Bench-201 cell" not in page and "Ground truth" not in page and "cell.png" in page
 
 
 def test_command_line_errors(tmp_path, capsys):
@@ -227,7 +244,7 @@ def test_report_renders_in_headless_chromium_with_every_figure_loaded(run_dir, t
     loaded = re.search(r'data-images-loaded="(\d+)"', body)
     total = re.search(r'data-images-total="(\d+)"', body)
     assert loaded is not None, f"the page's load script did not run: {body}"
-    assert int(loaded.group(1)) == int(total.group(1)) == int(page.body["data-figures"]) == len(page.images) == 7
+    assert int(loaded.group(1)) == int(total.group(1)) == int(page.body["data-figures"]) == len(page.images) == 8
 
 
 def _toy_train(job):  # stand-in for train_child: "accuracy" = share of 3x3 convs, no training

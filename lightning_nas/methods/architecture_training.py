@@ -66,7 +66,8 @@ class ArchitectureTraining(LightningModule):
             (:data:`EVALUATION_SPACE_OPTIONS`).
         num_classes: number of classes.
         lr: initial SGD learning rate.
-        lr_min: final learning rate of the cosine schedule.
+        lr_min: final learning rate of the cosine schedule, at most ``lr`` (DARTS: 0; EcoNAS's children use 0.001,
+            :data:`~lightning_nas.search.children.CHILD_MODULE_DEFAULTS`).
         momentum: SGD momentum.
         weight_decay: SGD weight decay.
         grad_clip: max global gradient norm; ``None`` or 0 disables clipping.
@@ -117,6 +118,11 @@ class ArchitectureTraining(LightningModule):
         ):
             if value < 0:
                 raise ValueError(f"`ArchitectureTraining({arg}={value!r})`: `{arg}` must be >= 0. Got {value!r}.")
+        if lr_min > lr:
+            raise ValueError(
+                f"`ArchitectureTraining(lr_min={lr_min!r})`: `lr_min` must be at most `lr` ({lr!r}), the cosine "
+                f"schedule's start. Got {lr_min!r} instead."
+            )
         if not 0 <= drop_path_prob < 1:
             raise ValueError(f"`ArchitectureTraining(drop_path_prob={drop_path_prob!r})`: must be in [0, 1).")
         if not 0 <= label_smoothing < 1:

@@ -61,6 +61,9 @@ class PDARTS(DARTS):
     operation per edge and the top-2 edges per node; on the DARTS space it allows at most ``max_skip_connects``
     skip connections in the normal cell: while there are more, the weakest one is removed and its edge re-derived.
 
+    :attr:`search_stage` (the stage index) tells callbacks that keep per-sample statistics of the supernet when it is
+    rebuilt: :class:`~lightning_nas.callbacks.VoEPruning` restarts its VoE window at each stage.
+
     The stage and the candidate operations are part of the module's state dict (``get_extra_state``), so loading a
     checkpoint rebuilds the supernet of its stage and a run resumes exactly, between stages too; the fresh supernet
     of a stage and the dropout masks are drawn from seeds derived from ``lightning.seed_everything``'s seed, not
@@ -216,6 +219,17 @@ class PDARTS(DARTS):
             torch.manual_seed(self._seed(stage))
             self.supernet = self._build_stage_supernet().to(self.device)
         rank_zero_info(f"P-DARTS stage {stage}: {self.hparams.stage_layers[stage]} cells, {keep} operations per edge")
+
+    @property
+    def search_stage(self) -> int:
+        """The stage whose supernet the current epoch trains (0-based).
+
+        The generic "supernet reset" signal that callbacks read: it changes exactly when the supernet is rebuilt with
+        fresh weights (at the start of a stage's first epoch, in ``on_train_epoch_start``), so per-sample statistics
+        gathered before the change describe another network. Any module that re-initialises its weights during a fit
+        can expose the same int attribute.
+        """
+        return self.stage
 
     @override
     def schedule_epochs(self) -> int:

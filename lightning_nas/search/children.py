@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
 import logging
 import os
 import time
@@ -33,15 +34,32 @@ from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
 from lightning_nas.search.reduced import ReducedSetting
 
-__all__ = ["CHILD_SPACES", "ChildJob", "ChildResult", "build_child_datamodule", "child_checkpoint_path", "train_child"]
+__all__ = [
+    "CHILD_MODULE_DEFAULTS",
+    "CHILD_SPACES",
+    "ChildJob",
+    "ChildResult",
+    "build_child_datamodule",
+    "child_checkpoint_path",
+    "train_child",
+]
 
 CHILD_SPACES: tuple[str, ...] = ("econas", "darts", "nasbench201")
 """The spaces a child may belong to."""
 
 # Data-module arguments a child needs: EcoNAS's held-out 5k of the 50k CIFAR-10 training images (Section 5) is the
-# architecture split with val_fraction=0.1 and split="random"; the seed is fixed so every child of a search shares
-# the same held-out split, subset, order and augmentation (comparable accuracies) whatever its own seed.
-_DATA_DEFAULTS: dict[str, Any] = {"val_fraction": 0.1, "split": "random", "seed": 0}
+# architecture split with val_fraction=0.1, drawn at random within every class (split="stratified": the paper's
+# random 5k holds every class in about equal shares; stratifying makes that exact and never leaves a class out of a
+# small data set); the seed is fixed so every child of a search shares the same held-out split, subset, order and
+# augmentation (comparable accuracies) whatever its own seed.
+_DATA_DEFAULTS: dict[str, Any] = {"val_fraction": 0.1, "split": "stratified", "seed": 0}
+
+CHILD_MODULE_DEFAULTS: dict[str, Any] = {"lr_min": 0.001}
+""":class:`~lightning_nas.methods.ArchitectureTraining` arguments of every child unless its ``module`` options set
+them: EcoNAS's training recipe (Appendix A5.2: a cosine from ``lr_max`` down to ``lr_min = 0.001``, kept by the
+reduced settings). ``ArchitectureTraining``'s own default (``lr_min = 0``, DARTS's retraining) is left unchanged;
+``module={"lr_min": 0.0}`` gives the official search code's ``eta_min = 0``."""
+
 _RESERVED_TRAINER = ("max_epochs", "min_epochs", "max_steps", "max_time")
 _RESERVED_MODULE = ("genotype", "search_space", "schedule_epochs")
 
@@ -63,15 +81,16 @@ class ChildJob:
         seed: seeds the weights' initialisation and the cutout positions (``lightning.seed_everything``).
         data: the base search data module as ``{"class_path": ..., "init_args": {...}}`` (a full dotted path, or a
             class name of :mod:`lightning_nas.datamodules`); built in the worker with EcoNAS's held-out split
-            (defaults ``val_fraction=0.1, split="random", seed=0``, overridable) and ``paired=False``.
-        module: extra :class:`~lightning_nas.methods.ArchitectureTraining` arguments (``lr``, ``weight_decay``,
-            ``num_classes``, ``space_options`` such as ``layers`` or ``in_channels``, ...). ``cutout`` is the
-            full-resolution length, scaled by ``r / 32``; ``C`` comes from ``setting.c``.
+            (defaults ``val_fraction=0.1, split="stratified", seed=0``, overridable) and ``paired=False``.
+        module: extra :class:`~lightning_nas.methods.ArchitectureTraining` arguments (``lr``, ``lr_min``,
+            ``weight_decay``, ``num_classes``, ``space_options`` such as ``layers`` or ``in_channels``, ...), over
+            :data:`CHILD_MODULE_DEFAULTS` (``lr_min = 0.001``, EcoNAS A5.2). ``cutout`` is the full-resolution length,
+            scaled by ``r / 32``; ``C`` comes from ``setting.c``.
         trainer: extra ``Trainer`` arguments (``accelerator``, ``devices``, ``precision``, ``limit_train_batches``,
             ``logger``, ``callbacks``, ...); the epoch limits are the job's.
 
     Raises:
-        ValueError: if a field is out of range (epochs, space, data).
+        ValueError: if a field is out of range (epochs, space, data), or the cosine's ``lr_min`` exceeds ``lr``.
     """
 
     child_id: int
@@ -106,6 +125,16 @@ class ChildJob:
         reserved = sorted(set(self.trainer) & set(_RESERVED_TRAINER))
         if reserved:
             raise ValueError(self._msg("trainer", f"must not set {reserved} (the job's epochs)"))
+        lr, lr_min = self.module.get("lr", _default_lr()), self.module.get("lr_min", CHILD_MODULE_DEFAULTS["lr_min"])
+        if _is_number(lr) and _is_number(lr_min) and lr_min > lr:
+            default = CHILD_MODULE_DEFAULTS["lr_min"]
+            raise ValueError(
+                self._msg(
+                    "module",
+                    f"is invalid: `lr_min` ({lr_min}) must not exceed `lr` ({lr}) (the children's `lr_min` defaults "
+                    f"to {default}, EcoNAS A5.2)",
+                )
+            )
 
     def _msg(self, name: str, requirement: str) -> str:
         value = getattr(self, name)
@@ -130,6 +159,17 @@ class ChildResult:
     checkpoint: str
     epochs: int
     seconds: float
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _default_lr() -> float:
+    """``ArchitectureTraining``'s default ``lr`` (the children's when their ``module`` options set none)."""
+    from lightning_nas.methods import ArchitectureTraining
+
+    return inspect.signature(ArchitectureTraining).parameters["lr"].default
 
 
 def child_checkpoint_path(workdir: str, epoch: int) -> str:
@@ -171,7 +211,7 @@ def build_child_datamodule(data: Mapping[str, Any], setting: ReducedSetting | st
     """Build a child's data module: the base search data module, wrapped for the setting's ``r`` and ``s``.
 
     The base gets EcoNAS's held-out validation split unless ``init_args`` says otherwise (``val_fraction=0.1,
-    split="random", seed=0``) and always ``paired=False`` (the child trains on the weight split and validates on the
+    split="stratified", seed=0``) and always ``paired=False`` (the child trains on the weight split and validates on the
     held-out architecture split).
 
     Args:
@@ -231,9 +271,10 @@ def train_child(job: ChildJob) -> ChildResult:
     In the worker: seeds everything with ``job.seed``, builds the data module (:func:`build_child_datamodule`) and an
     :class:`~lightning_nas.methods.ArchitectureTraining` module with the setting's arguments
     (:meth:`~lightning_nas.search.ReducedSetting.module_kwargs`: ``C = c``, cosine over ``setting.e`` epochs, no drop
-    path, cutout scaled), then fits a ``Trainer(max_epochs=stop_epoch)`` (no progress bar, no model summary, no
-    sanity check, a CSV logger in ``workdir/logs``, no automatic checkpoints) and saves the checkpoint at
-    ``stop_epoch`` with ``trainer.save_checkpoint``. With ``start_epoch > 0`` it resumes from
+    path, cutout scaled), EcoNAS's ``lr_min = 0.001`` (:data:`CHILD_MODULE_DEFAULTS`) and ``job.module``, then
+    fits a ``Trainer(max_epochs=stop_epoch)`` (no progress bar, no model summary, no sanity check, a CSV logger in
+    ``workdir/logs``, no automatic checkpoints) and saves the checkpoint at ``stop_epoch`` with
+    ``trainer.save_checkpoint``. With ``start_epoch > 0`` it resumes from
     ``child_checkpoint_path(workdir, start_epoch)`` (which must hold that epoch) with ``fit(ckpt_path=...)``.
     The same job gives the same result on the same device: initialisation, data order, augmentation and cutout are
     seeded. Use it in-process or with a process executor (threads would share the global seed).
@@ -252,7 +293,8 @@ def train_child(job: ChildJob) -> ChildResult:
     Example:
         >>> import tempfile
         >>> x, y = torch.rand(40, 3, 16, 16), torch.arange(40) % 2
-        >>> data = {"class_path": "ArraySearchDataModule", "init_args": {"x_train": x, "y_train": y, "batch_size": 8}}
+        >>> data = {"class_path": "ArraySearchDataModule",  # a stratified held-out split: both classes in 4 samples
+        ...     "init_args": {"x_train": x, "y_train": y, "batch_size": 8, "split": "stratified"}}
         >>> job = ChildJob(child_id=0, search_space="nasbench201", setting="c4r4s0e2", start_epoch=0, stop_epoch=1,
         ...     genotype="|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|skip_connect~1|avg_pool_3x3~2|",
         ...     workdir=tempfile.mkdtemp(), seed=0, data=data, module={"space_options": {"N": 1}},
@@ -327,7 +369,7 @@ def _build_module(job: ChildJob, datamodule: Any) -> LightningModule:
     kwargs = job.setting.module_kwargs(job.search_space, space_options, cutout=cutout)
     if "num_classes" not in extra:
         extra["num_classes"] = _num_classes(datamodule)
-    return ArchitectureTraining(genotype=job.genotype, **{**kwargs, **extra})
+    return ArchitectureTraining(genotype=job.genotype, **{**kwargs, **CHILD_MODULE_DEFAULTS, **extra})
 
 
 def _num_classes(datamodule: Any) -> int:

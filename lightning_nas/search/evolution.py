@@ -5,8 +5,9 @@ Both searchers make every decision (random architectures, parent selection, muta
 calling process from one seeded generator, and hand the training of the children to any
 :class:`concurrent.futures.Executor`: the default :class:`InProcessExecutor` (one job after another in this
 process), a :class:`~concurrent.futures.ProcessPoolExecutor`, Dask's ``client.get_executor()`` or an executor
-backed by Ray. Only ``submit`` and ``Future.result`` are used, and results are read in submission order, so the
-outcome does not depend on which job finishes first. Each job is a
+backed by Ray (:func:`open_executor` builds the first three by name; the recipe for Ray is in
+:class:`HierarchicalEvolution`). Only ``submit``, ``Future.result`` and ``Future.cancel`` are used, and results are
+read in submission order, so the outcome does not depend on which job finishes first. Each job is a
 :class:`~lightning_nas.search.children.ChildJob` trained by ``train_fn`` (default
 :func:`~lightning_nas.search.children.train_child`, a Lightning ``Trainer`` run); its seed is :func:`child_seed`
 ``(seed, child_id)``, so a run on a process pool gives the same history as a run in process.
@@ -15,10 +16,12 @@ State: the complete search state (sets, history, cycle counter, generator state,
 and the jobs of the cycle in progress with the results already received) is written atomically to
 ``workdir/search_state.json`` after the initial population, when a cycle's jobs are decided, after every result
 and after every cycle. ``run()`` on a workdir that holds a state resumes from it: a killed search continues where it
-stopped (finished jobs are not trained again) and ends with the same history as an uninterrupted one. A
-continuation resumes from the checkpoint its child wrote at the end of the previous stage
+stopped and ends with the same history as an uninterrupted one. No finished job is trained again: besides the results
+in the state, every job records its result in its child's folder when it ends (:func:`result_path`), so the jobs
+that were still running on other workers when the search stopped, and finished without being read, are taken from
+there. A continuation resumes from the checkpoint its child wrote at the end of the previous stage
 (:func:`~lightning_nas.search.children.child_checkpoint_path`, one file per stage), so repeating an interrupted
-continuation is safe.
+continuation is safe. The workers must see ``workdir`` (one machine, or a file system shared by the machines).
 
 Both searchers count the epochs they train (the sum over jobs of ``stop_epoch - start_epoch``) and accept
 ``max_epochs_budget``, so they can be compared at an equal training budget.
@@ -26,12 +29,16 @@ Both searchers count the epochs they train (the sum over jobs of ``stop_epoch - 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import multiprocessing
 import os
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor, Future
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
@@ -46,11 +53,14 @@ from lightning_nas.spaces import DARTSGenotype, Genotype, get_search_space_class
 
 __all__ = [
     "STATE_FILE",
+    "ExecutorKind",
     "Fitness",
     "HierarchicalEvolution",
     "InProcessExecutor",
     "RegularizedEvolution",
     "child_seed",
+    "open_executor",
+    "result_path",
     "tournament_rank",
 ]
 
@@ -168,6 +178,97 @@ class InProcessExecutor(Executor):
                 future.run()
 
 
+ExecutorKind = Literal["inprocess", "processes", "dask"]
+"""The executors :func:`open_executor` builds by name (``lightning-nas evolve --executor``)."""
+_EXECUTOR_KINDS: tuple[str, ...] = ("inprocess", "processes", "dask")
+
+
+@contextlib.contextmanager
+def open_executor(
+    kind: ExecutorKind = "inprocess", *, max_workers: int | None = None, scheduler_address: str | None = None
+) -> Iterator[Executor]:
+    """An executor for the searches' jobs, by name; on exit it is shut down (Dask: its client and cluster closed).
+
+    * ``"inprocess"``: :class:`InProcessExecutor` (one job after another in this process, the searches' default).
+    * ``"processes"``: a :class:`~concurrent.futures.ProcessPoolExecutor` of ``max_workers`` processes (default: one
+      per CPU) started with ``spawn``: fresh interpreters, safe whatever threads (Dask's, a progress bar's) or CUDA
+      state this process has, where a forked worker can hang on a lock another thread held at the fork; each worker
+      imports the library once, and ``train_fn`` must be importable by name. On an error the jobs not started are
+      cancelled and the running ones finish (except after Ctrl-C), so their results are recorded for the resumed
+      search.
+    * ``"dask"``: ``client.get_executor(pure=False)`` (training writes files: not a pure function) of a
+      ``distributed.Client`` connected to the running scheduler at ``scheduler_address``, or, without an address, to a
+      new ``LocalCluster(n_workers=max_workers, threads_per_worker=1)`` (one job per worker process: a job seeds its
+      whole process) whose worker processes are not daemonic, so the children's data loaders can start worker
+      processes. Needs ``pip install "lightning-nas[dask]"``.
+
+    Args:
+        kind: ``"inprocess"``, ``"processes"`` or ``"dask"``.
+        max_workers: Processes of the pool or of the local Dask cluster; ``None`` for the library's default.
+        scheduler_address: Address of a running Dask scheduler (e.g. ``"tcp://10.0.0.1:8786"``); only with
+            ``kind="dask"``; its workers are the cluster's own (start them with ``--nthreads 1``).
+
+    Raises:
+        ValueError: If ``kind`` is unknown, ``max_workers`` is not a positive integer, or an option does not apply
+            to ``kind``.
+        ImportError: If ``kind="dask"`` and ``distributed`` is not installed.
+
+    Example:
+        >>> with open_executor("inprocess") as executor:  # "processes", max_workers=4: the same, in 4 processes
+        ...     executor.submit(pow, 2, 10).result()
+        1024
+    """
+    owner = "open_executor"
+    if kind not in _EXECUTOR_KINDS:
+        raise ValueError(f"`{owner}(kind={kind!r})`: `kind` must be one of {list(_EXECUTOR_KINDS)}. Got {kind!r}.")
+    if max_workers is not None:
+        _check_int(owner, "max_workers", max_workers, 1)
+        if kind == "inprocess" or scheduler_address is not None:
+            got = f"kind={kind!r}" + (f", scheduler_address={scheduler_address!r}" if scheduler_address else "")
+            raise ValueError(
+                f"`{owner}(max_workers={max_workers!r})`: `max_workers` applies to the 'processes' executor and to a "
+                "local Dask cluster (kind='dask' without `scheduler_address`); a running Dask scheduler has its own "
+                f"workers. Got {got} instead."
+            )
+    if scheduler_address is not None and kind != "dask":
+        raise ValueError(
+            f"`{owner}(scheduler_address={scheduler_address!r})`: `scheduler_address` needs kind='dask'. Got "
+            f"kind={kind!r} instead."
+        )
+    if kind == "inprocess":
+        executor = InProcessExecutor()
+        try:
+            yield executor
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
+    elif kind == "processes":
+        pool = ProcessPoolExecutor(max_workers=max_workers, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            yield pool
+        except BaseException as err:  # on Ctrl-C the workers are interrupted too: do not wait for them
+            pool.shutdown(wait=not isinstance(err, KeyboardInterrupt), cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+    else:
+        try:
+            import dask
+            import distributed
+        except ImportError as err:
+            raise ImportError(
+                f"`{owner}(kind='dask')` needs Dask's distributed scheduler: pip install 'lightning-nas[dask]' ({err})."
+            ) from err
+        with contextlib.ExitStack() as stack:
+            if scheduler_address is not None:
+                client = stack.enter_context(distributed.Client(scheduler_address))
+            else:
+                stack.enter_context(dask.config.set({"distributed.worker.daemon": False}))
+                cluster = stack.enter_context(
+                    distributed.LocalCluster(n_workers=max_workers, threads_per_worker=1, processes=True)
+                )
+                client = stack.enter_context(distributed.Client(cluster))
+            yield client.get_executor(pure=False)
+
+
 def _check_int(owner: str, name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         allowed = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
@@ -240,6 +341,96 @@ def _fitness_key(record: Mapping[str, Any]) -> tuple[float, int]:
     """Sort key: higher fitness first (NaN last), then the older network (smaller id)."""
     fitness = record["fitness"]
     return (math.inf if fitness is None or math.isnan(fitness) else -fitness, record["id"])
+
+
+def result_path(workdir: str, start_epoch: int, stop_epoch: int) -> str:
+    """Where the job that trains a child's epochs ``[start_epoch, stop_epoch)`` records its result.
+
+    Example:
+        >>> result_path("runs/children/000007", 20, 40)
+        'runs/children/000007/result_20_40.json'
+    """
+    return os.path.join(workdir, f"result_{start_epoch}_{stop_epoch}.json")
+
+
+@dataclass(frozen=True)
+class _RecordedTrain:
+    """What a worker runs for one job: ``train_fn`` unless the job already finished, and a record of its result.
+
+    The search reads its results in submission order and saves the state after each one, so when it is stopped (a
+    killed process, a failing job, a lost scheduler) the jobs that were still running on other workers finish
+    without being read. Their result files (:func:`result_path`, in the child's ``workdir``, next to its checkpoint,
+    tagged with the search's ``run_id`` and written atomically at the end of the job) let the resumed search take
+    these results instead of training the jobs again. A record is used only if its run id, child, genotype and
+    epochs match the job and the checkpoint it names still exists.
+    """
+
+    train_fn: Callable[[ChildJob], ChildResult]
+    run_id: str
+
+    def __call__(self, job: ChildJob) -> ChildResult:
+        path = result_path(job.workdir, job.start_epoch, job.stop_epoch)
+        key = {
+            "run_id": self.run_id,
+            "child_id": job.child_id,
+            "genotype": job.genotype,
+            "start_epoch": job.start_epoch,
+            "stop_epoch": job.stop_epoch,
+        }
+        recorded = _read_record(path, key)
+        if recorded is not None:
+            return recorded
+        result = self.train_fn(job)
+        try:
+            record = {
+                **key,
+                "val_accuracies": [float(a) for a in result.val_accuracies],
+                "checkpoint": str(result.checkpoint),
+                "epochs": int(result.epochs),
+                "seconds": float(result.seconds),
+            }
+        except (AttributeError, TypeError, ValueError):
+            return result  # not a ChildResult: the search refuses it with its own message
+        _write_json(path, record)
+        return result
+
+
+def _read_record(path: str, key: Mapping[str, Any]) -> ChildResult | None:
+    try:
+        with open(path) as file:
+            record = json.load(file)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or any(record.get(name) != value for name, value in key.items()):
+        return None
+    checkpoint = record.get("checkpoint", "")
+    if not isinstance(checkpoint, str) or (checkpoint and not os.path.isfile(checkpoint)):
+        return None
+    try:
+        return ChildResult(
+            child_id=int(record["child_id"]),
+            val_accuracies=tuple(float(a) for a in record["val_accuracies"]),
+            checkpoint=checkpoint,
+            epochs=int(record["epochs"]),
+            seconds=float(record["seconds"]),
+        )
+    except (KeyError, TypeError, ValueError):  # not a record this library wrote: train the job
+        return None
+
+
+def _write_json(path: str, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` atomically (a temporary file in the same folder, then a rename)."""
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(json.dumps(data))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 class _Evolution:
@@ -488,6 +679,8 @@ class _Evolution:
             "sets": [[] for _ in self._set_names],
             "pending": None,
             "rng": None,
+            # names this search's job results (result files of an earlier search in the same workdir are not reused)
+            "run_id": uuid.uuid4().hex,
         }
         self._rng = np.random.default_rng(self.seed)
 
@@ -511,6 +704,7 @@ class _Evolution:
             )
         self._rng = np.random.default_rng()
         self._rng.bit_generator.state = state["rng"]
+        state.setdefault("run_id", "")
         self._state = state
 
     def _loaded(self) -> dict[str, Any]:
@@ -527,16 +721,7 @@ class _Evolution:
         state = self._loaded()
         assert self._rng is not None
         state["rng"] = self._rng.bit_generator.state
-        os.makedirs(self.workdir, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.workdir, prefix=".search_state.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as file:
-                file.write(json.dumps(state))
-            os.replace(tmp, self.state_path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        _write_json(self.state_path, state)
 
     def _ranked(self, ids: Sequence[int]) -> list[int]:
         networks = self._loaded()["networks"]
@@ -621,14 +806,19 @@ class _Evolution:
         )
 
     def _execute_pending(self, executor: Executor) -> None:
-        """Submit the pending jobs without a result, then read the results in submission order."""
-        pending = self._loaded()["pending"]
-        futures = [
-            (index, executor.submit(self.train_fn, self._child_job(job)))
-            for index, (job, result) in enumerate(zip(pending["jobs"], pending["results"]))
-            if result is None
-        ]
+        """Submit the pending jobs without a result, then read the results in submission order.
+
+        Each job runs as :class:`_RecordedTrain`: a job whose result file exists (it finished, but the search was
+        stopped before reading it) is not trained again.
+        """
+        state = self._loaded()
+        pending = state["pending"]
+        train = _RecordedTrain(self.train_fn, state["run_id"])
+        futures: list[tuple[int, Future]] = []
         try:
+            for index, (job, result) in enumerate(zip(pending["jobs"], pending["results"])):
+                if result is None:
+                    futures.append((index, executor.submit(train, self._child_job(job))))
             for index, future in futures:
                 pending["results"][index] = self._check_result(pending["jobs"][index], future.result())
                 self._save()
@@ -749,9 +939,11 @@ class HierarchicalEvolution(_Evolution):
     4. **removes dead networks**: every network of the three sets whose latest training (creation or promotion)
        was ``dead_age = 10`` or more cycles ago (``t - last_updated >= dead_age``). They stay in :attr:`history`.
 
-    The result (:meth:`top`, :attr:`best`) is the ``top_k = 5`` of ``P_3E``, which the paper retrains in the full
-    setting (c0r0s0e600). Before any network reaches ``P_3E`` (few cycles or a small budget), it is the ``top_k`` of
-    the whole history ranked by stage reached, then fitness: the best-trained networks stand in for ``P_3E``.
+    The result (:meth:`top`, :attr:`best`) is the ``top_k = 5`` of the *history* (the paper's "top-5 cells from
+    history", Section 5.1; "top-5 models from P_60", Appendix A5.1), which the paper retrains in the full setting
+    (c0r0s0e600): every network that completed the last stage, still in ``P_3E`` or removed by aging, ranked by its
+    fitness. While fewer than ``top_k`` networks completed it (few cycles or a small budget), the best-trained
+    networks (stage reached, then fitness) fill the result.
 
     Every stage uses the reduced ``setting``, whose epoch count is the *whole* schedule, ``3E``: the cosine learning
     rate spans one 60-epoch cycle and stage ``k`` trains its epochs ``[(k - 1)E, kE)`` (PAPERS-SPEC 7.3).
@@ -776,8 +968,47 @@ class HierarchicalEvolution(_Evolution):
 
     Resume: with ``resume=True`` (default), ``run()`` on a ``workdir`` holding ``search_state.json`` continues that
     search (its arguments, except ``cycles``, ``max_epochs_budget``, ``top_k``, the data/module/trainer options, the
-    executor and ``train_fn``, must be unchanged); ``resume=False`` starts afresh and overwrites the state and the
-    children's checkpoints.
+    executor and ``train_fn``, must be unchanged); jobs that finished but were not read before the stop are taken from
+    their result files, not trained again. ``resume=False`` starts afresh and overwrites the state and the children's
+    checkpoints (the earlier search's result files are ignored).
+
+    Executors: the jobs of a cycle (``sum(draws)`` children and up to ``sum(promote)`` continuations) are submitted
+    together, so a cycle lasts about as long as its slowest job when there are that many workers. A job
+    (:func:`~lightning_nas.search.children.train_child`) seeds its whole process: give every worker one job at a time
+    (processes; Dask workers with one thread). The workers must see ``workdir`` (the checkpoints and result files).
+    ``lightning-nas evolve --executor {inprocess,processes,dask} [--max_workers N] [--scheduler_address ADDRESS]``
+    builds the first three (:func:`open_executor`).
+
+    * Processes on this machine: ``executor=ProcessPoolExecutor(max_workers=4)``.
+    * Dask (``pip install "lightning-nas[dask]"``): ``client = distributed.Client("tcp://scheduler:8786")`` (workers
+      started with ``dask worker tcp://scheduler:8786 --nthreads 1``) or ``distributed.Client(LocalCluster(
+      n_workers=4, threads_per_worker=1))``, then ``executor=client.get_executor(pure=False)``. Dask's worker
+      processes are daemonic unless ``distributed.worker.daemon`` is ``False``, and daemonic processes cannot start
+      data-loader workers: set it (as :func:`open_executor` does) or give the data module ``num_workers=0``.
+    * Ray (not a dependency of the library): a Ray task's ``ObjectRef.future()`` is a
+      :class:`concurrent.futures.Future`, so a small adapter makes an executor (``ray.util.multiprocessing.Pool``
+      has the ``multiprocessing.Pool`` interface, without ``submit``). Its task options place the jobs, e.g. one GPU
+      per child::
+
+          import concurrent.futures
+          import ray
+
+          @ray.remote
+          def _call(fn, *args, **kwargs):
+              return fn(*args, **kwargs)
+
+          class RayExecutor(concurrent.futures.Executor):
+              def __init__(self, **options):  # Ray task options: num_cpus, num_gpus, resources, max_retries, ...
+                  self.options = options
+
+              def submit(self, fn, /, *args, **kwargs):
+                  return _call.options(**self.options).remote(fn, *args, **kwargs).future()
+
+          ray.init()  # ray.init(address="auto") on a running Ray cluster
+          search = HierarchicalEvolution("runs/econas", data=..., executor=RayExecutor(num_cpus=4, num_gpus=1))
+
+      Cancelling such a future does not stop its Ray task: after a failure the running jobs finish and their
+      results are reused when the search resumes.
 
     Args:
         workdir: Folder of the search state (``search_state.json``) and of the children (``children/<id>/``, each
@@ -803,8 +1034,10 @@ class HierarchicalEvolution(_Evolution):
         max_epochs_budget: Maximum training epochs over all jobs; ``None`` for no limit.
         seed: Seed of the search's decisions and (with the child id, :func:`child_seed`) of every child's training.
         executor: Where the jobs run: any :class:`concurrent.futures.Executor` of processes (``train_child`` seeds
-            the process, so threads would share one global seed); ``None`` runs them one after another in this
-            process (:class:`InProcessExecutor`). The search never shuts down an executor it was given.
+            the process, so threads would share one global seed), e.g. a process pool, Dask's
+            ``client.get_executor(pure=False)`` or a Ray adapter (see Executors above; :func:`open_executor`);
+            ``None`` runs them one after another in this process (:class:`InProcessExecutor`). The search never
+            shuts down an executor it was given.
         train_fn: Trains one job and returns its result (picklable for process pools);
             default :func:`~lightning_nas.search.children.train_child`.
         resume: Continue the search saved in ``workdir`` if there is one.
@@ -979,25 +1212,28 @@ class HierarchicalEvolution(_Evolution):
     def _summary(self, cycle: int, jobs: list[dict[str, Any]]) -> str:
         state = self._loaded()
         children = sum(job["start_epoch"] == 0 for job in jobs)
+        completed = [record["id"] for record in state["networks"] if record["stage"] == 3]
         sizes = ", ".join(f"|{name}|={len(ids)}" for name, ids in zip(self._set_names, state["sets"]))
         return (
             f"{type(self).__name__} cycle {cycle}/{self.cycles}: {children} children, {len(jobs) - children} "
-            f"promotions; {sizes}; best of P_3E {self._best_fitness(state['sets'][2])}; "
+            f"promotions; {sizes}; best after 3E {self._best_fitness(completed)}; "
             f"{state['epochs_used']} epochs trained"
         )
 
     def top(self, k: int | None = None) -> list[dict[str, Any]]:
-        """The ``k`` (default ``top_k``) best networks of ``P_3E``, best first, as history records.
+        """The ``k`` (default ``top_k``) best networks of the history, best first, as history records.
 
-        Before any network reached ``P_3E``: the ``k`` best of the history, ranked by stage reached, then fitness.
+        The paper's "top-5 cells from *history*": every network that completed the last stage (``3E`` epochs),
+        whether it is still in ``P_3E`` or was removed by aging (``dead``), ranked by its fitness (with
+        ``fitness="last"``: its accuracy at the end of that stage).
+        Networks of ``P_3E`` are never trained again, so they all die ``dead_age`` cycles after their promotion;
+        ranking only the living ``P_3E`` would drop the best networks of all but the last cycles. When fewer than
+        ``k`` networks completed the last stage (few cycles or a small budget), the next best-trained ones follow:
+        the history is ranked by stage reached, then fitness (ties: the older network first).
         """
         k = self.top_k if k is None else _check_int(f"{type(self).__name__}.top", "k", k, 1)
-        state = self._loaded()
-        networks = state["networks"]
-        if state["sets"][2]:
-            ids = self._ranked(state["sets"][2])
-        else:
-            ids = sorted(range(len(networks)), key=lambda i: (-networks[i]["stage"], *_fitness_key(networks[i])))
+        networks = self._loaded()["networks"]
+        ids = sorted(range(len(networks)), key=lambda i: (-networks[i]["stage"], *_fitness_key(networks[i])))
         return [_copy(networks[i]) for i in ids[:k]]
 
 
@@ -1036,7 +1272,8 @@ class RegularizedEvolution(_Evolution):
         top_k: Size of the result (:meth:`top`).
         max_epochs_budget: Maximum training epochs over all jobs; ``None`` for no limit.
         seed: Seed of the search's decisions and (with the child id) of every child's training.
-        executor: Any :class:`concurrent.futures.Executor` of processes; ``None``: :class:`InProcessExecutor`.
+        executor: Any :class:`concurrent.futures.Executor` of processes (process pool, Dask, Ray: see
+            :class:`HierarchicalEvolution`); ``None``: :class:`InProcessExecutor`.
         train_fn: Trains one job; default :func:`~lightning_nas.search.children.train_child`.
         resume: Continue the search saved in ``workdir`` if there is one.
         progress: Show a progress bar over the children.

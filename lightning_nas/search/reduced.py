@@ -243,7 +243,7 @@ class ReducedSetting:
         """Wrap a search data module for ``r`` and ``s`` (:class:`~lightning_nas.datamodules.ReducedDataModule`).
 
         Args:
-            datamodule: the search data module (for EcoNAS: ``val_fraction=0.1, split="random", paired=False``).
+            datamodule: the search data module (for EcoNAS: ``val_fraction=0.1, paired=False``).
             seed: seeds the subset of fraction ``s``; ``None`` uses the data module's seed.
         """
         from lightning_nas.datamodules import ReducedDataModule

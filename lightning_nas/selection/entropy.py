@@ -254,8 +254,12 @@ def entropy_proxy_selection(
 def entropy_beta_selection(entropies: Any, size: int, beta: float = 0.9) -> np.ndarray:
     """Deterministic proxy-data selection: the ``round(beta * size)`` lowest- plus the rest highest-entropy ids.
 
-    ``beta = 1`` is the paper's "entropy bottom-k" baseline and ``beta = 0`` its "top-k". Rounding is half up;
-    ties in entropy go to the lower id at both ends.
+    ``beta = 1`` is the paper's "entropy bottom-k" baseline and ``beta = 0`` its "top-k". Rounding is half up.
+    Ties in entropy go to the lower id at both ends: the low end takes the first ``round(beta * size)`` ids by
+    (ascending entropy, ascending id), the high end the first of the others by (descending entropy, ascending id).
+    The high end skips the ids the low end took, so no id is returned twice even when entropies tie across the two
+    cuts (e.g. all equal); the result always has ``size`` distinct ids and exactly ``round(beta * size)`` from the low
+    end.
 
     Args:
         entropies: ``(N,)`` non-negative entropies.
@@ -263,11 +267,13 @@ def entropy_beta_selection(entropies: Any, size: int, beta: float = 0.9) -> np.n
         beta: share of low-entropy examples, in ``[0, 1]`` (default 0.9, the paper's best on NAS-Bench-1shot1).
 
     Returns:
-        ``(size,)`` sorted int64 example ids.
+        ``(size,)`` sorted, distinct int64 example ids.
 
     Example:
         >>> entropy_beta_selection([0.5, 0.1, 0.9, 0.3, 0.7, 0.2], 4, beta=0.75).tolist()  # 3 lowest + 1 highest
         [1, 2, 3, 5]
+        >>> entropy_beta_selection([0.4] * 6, 4, beta=0.75).tolist()  # all tie: low 0, 1, 2; high the next, 3
+        [0, 1, 2, 3]
 
     References:
         Na et al., IJCAI 2021, Sec. 4 ("deterministic selection": bottom-``beta k`` plus top-``(1 - beta) k``);
@@ -280,10 +286,9 @@ def entropy_beta_selection(entropies: Any, size: int, beta: float = 0.9) -> np.n
         raise ValueError(f"`entropy_beta_selection(beta={beta!r})`: `beta` must be in [0, 1]. Got {beta!r} instead.")
     n_low = min(size, math.floor(beta * size + 0.5))
     ids = np.arange(len(h))
-    ascending = np.lexsort((ids, h))
+    low = np.lexsort((ids, h))[:n_low]
     descending = np.lexsort((ids, -h))
-    low = ascending[:n_low]
-    high = descending[: size - n_low]
+    high = descending[~np.isin(descending, low)][: size - n_low]  # size <= N: enough ids remain
     return np.sort(np.concatenate([low, high])).astype(np.int64)
 
 

@@ -20,22 +20,27 @@ def voe(errors_window: ArrayLike, min_records: int = 2) -> np.ndarray:
     ``VoE(x) = (1/T) * sum_k (e_k - ē)^2`` with ``ē`` the mean of the ``T`` errors of the window. Missing records
     (``nan``) are left out (``nanvar`` over the records a sample has). A sample with fewer than ``min_records`` records
     gets a neutral score, the median VoE of the samples that have enough, so it is neither preferred nor protected by
-    the pruning; if no sample has enough records, every score is 0.
+    the pruning. If no sample has enough records there is no VoE to rank by (e.g. the architecture split in the window
+    right after an architecture warm-up that ends mid-window) and every score is ``nan``: callers must not prune on
+    such scores (:class:`~lightning_nas.callbacks.VoEPruning` skips the split; :func:`select_prune` rejects them).
+    So the scores are either all finite or all ``nan``.
 
     Args:
         errors_window: ``(N, T)`` errors, one row per sample and one column per epoch of the window, ``nan`` where a
-            sample has no record in that epoch.
+            sample has no record in that epoch; the records themselves must be finite.
         min_records: records a sample needs for its own score (at least 2: a single record has variance 0).
 
     Returns:
-        ``(N,)`` float64 scores.
+        ``(N,)`` float64 scores, all finite, or all ``nan`` when no sample has ``min_records`` records.
 
     Raises:
-        ValueError: ``errors_window`` is not 2-d or ``min_records`` < 2.
+        ValueError: ``errors_window`` is not 2-d or holds ``±inf``, or ``min_records`` < 2.
 
     Example:
         >>> voe([[0.2, 0.4], [0.5, 0.5], [0.1, float("nan")], [0.0, 1.0]]).round(4).tolist()
         [0.01, 0.0, 0.01, 0.25]
+        >>> voe([[0.2, float("nan")], [float("nan"), 0.3]]).tolist()  # one record each: nothing to rank by
+        [nan, nan]
 
     References:
         Tu et al., "Bi-level Data Pruning for DARTS" (BDP), Eq. (4); ``ē`` is the window mean (PAPERS-SPEC 8.1).
@@ -48,9 +53,14 @@ def voe(errors_window: ArrayLike, min_records: int = 2) -> np.ndarray:
         )
     if isinstance(min_records, bool) or not isinstance(min_records, int) or min_records < 2:
         raise ValueError(f"`voe(min_records={min_records!r})`: `min_records` must be an int >= 2.")
+    if np.isinf(errors).any():
+        raise ValueError(
+            "`voe(errors_window=...)`: records must be finite (`nan` marks a missing record). "
+            f"Got {int(np.isinf(errors).sum())} inf value(s) instead."
+        )
     counts = np.sum(~np.isnan(errors), axis=1)
     enough = counts >= min_records
-    scores = np.zeros(len(errors), dtype=np.float64)
+    scores = np.full(len(errors), np.nan, dtype=np.float64)
     if enough.any():
         rows = errors[enough]
         mean = np.nanmean(rows, axis=1, keepdims=True)

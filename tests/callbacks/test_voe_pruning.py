@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import logging
 import math
 
 import numpy as np
@@ -13,7 +14,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_nas.callbacks import SearchCost, VoEPruning
+from lightning_nas.callbacks import SearchCost, VoEPruning, voe_pruning
 from lightning_nas.datamodules import ArraySearchDataModule
 from lightning_nas.methods import DARTS, PCDARTS, PDARTS, BetaDARTS
 
@@ -51,7 +52,8 @@ class LossOnly(ScriptedErrors):
 def _data(labels, batch_size=4):
     labels = torch.as_tensor(labels)
     x = torch.rand(len(labels), 1, 4, 4, generator=torch.Generator().manual_seed(0))
-    return ArraySearchDataModule(x, labels, batch_size=batch_size, augment=False, seed=0)
+    # contiguous: the tests below rely on weight split = first half of the ids, architecture split = second half
+    return ArraySearchDataModule(x, labels, batch_size=batch_size, augment=False, seed=0, split="contiguous")
 
 
 def _trainer(tmp_path, **kwargs):
@@ -80,11 +82,11 @@ def _balance(counts):
     return sum(1.0 if max(a, b) == 0 else min(a, b) / max(a, b) for a, b in pairs) / len(pairs)
 
 
-def _reference(table, labels, splits, epochs, interval, ratios, criterion="low/high", class_balance=True):
+def _reference(table, labels, splits, epochs, interval, ratios, criterion="low/high", class_balance=True, n=None):
     labels = list(np.asarray(labels))
     num_classes = max(labels) + 1
     active = {split: sorted(ids) for split, ids in splits.items()}
-    n = epochs // interval
+    n = epochs // interval if n is None else n
     history = []
     for epoch in range(epochs):
         if (epoch + 1) % interval:
@@ -116,6 +118,7 @@ def _observed(pruning):
 
 IMBALANCED = [0] * 24 + [1] * 10 + [2] * 6  # one split's labels: b = 0.44
 LABELS = IMBALANCED * 2  # weight split ids 0-39, architecture split ids 40-79 (contiguous)
+SPLITS = ("train", "val")
 
 
 @pytest.mark.parametrize("criterion", ["low/high", "high/low", "low/low", "high/high"])
@@ -202,6 +205,50 @@ def test_a_split_without_records_in_the_window_is_not_pruned(tmp_path):
     _trainer(tmp_path, max_epochs=4, callbacks=[pruning]).fit(ScriptedErrors(table, splits=("train",)), datamodule)
     assert {e["split"] for e in pruning.history} == {"train"}
     assert len(datamodule.active_ids("val")) == 40 and len(datamodule.active_ids("train")) < 40
+
+
+class ArchitectureWarmup(ScriptedErrors):
+    """Returns no architecture-split errors during the first ``warmup`` epochs (the architecture is frozen)."""
+
+    def __init__(self, table, warmup):
+        super().__init__(table)
+        self.warmup = warmup
+
+    def training_step(self, batch, batch_idx):
+        outputs = super().training_step(batch, batch_idx)
+        if self.current_epoch < self.warmup:
+            del outputs["val"]
+        return outputs
+
+
+def test_a_split_whose_samples_have_fewer_than_two_records_is_not_pruned(tmp_path, caplog):
+    # a warm-up of 3 epochs with interval 2: the window of epochs 2-3 holds one 'val' record per sample, no VoE
+    table = np.random.default_rng(6).random((6, len(LABELS)))
+    # train_ratio=0: the weight split keeps its 40 samples, so the cycled architecture split is seen whole every epoch
+    pruning = VoEPruning(interval=2, train_ratio=0.0, val_ratio=0.2)
+    datamodule = _data(LABELS)
+    with caplog.at_level(logging.INFO):
+        _trainer(tmp_path, max_epochs=6, callbacks=[pruning]).fit(ArchitectureWarmup(table, warmup=3), datamodule)
+    assert [(e["epoch"], e["split"]) for e in pruning.history] == [(1, "train"), (3, "train"), (5, "train"), (5, "val")]
+    assert "epoch 1: no 'val' errors were recorded" in caplog.text
+    assert "epoch 3: no 'val' sample has errors from 2 epochs" in caplog.text
+    # the one pruning of 'val' (epochs 4-5) is exactly the reference's, with the class caps of the full split
+    splits = {"train": [], "val": range(40, 80)}
+    expected, _ = _reference(table[4:], LABELS, splits, 2, 2, {"train": 0, "val": 0.2}, n=3)
+    val_removed = expected[1][2]
+    assert pruning.history[-1]["removed"] == val_removed and val_removed and pruning.history[-1]["quota"] == 8
+    assert sorted(datamodule.active_ids("val").tolist() + val_removed) == list(range(40, 80))
+
+
+def test_pcdarts_with_an_odd_architecture_warmup_does_not_prune_by_id_order(tmp_path):
+    seed_everything(0)
+    x, y = torch.rand(32, 3, 8, 8, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 4
+    model = PCDARTS(search_space="nasbench201", space_options=TINY, num_classes=4, arch_warmup_epochs=1)
+    pruning = VoEPruning(interval=2, train_ratio=0.25, val_ratio=0.25)
+    datamodule = ArraySearchDataModule(x, y, batch_size=8)
+    _trainer(tmp_path, max_epochs=2, callbacks=[pruning]).fit(model, datamodule)
+    assert [e["split"] for e in pruning.history] == ["train"]  # 'val' has one epoch of records: not pruned
+    assert len(datamodule.active_ids("val")) == 16 and len(datamodule.active_ids("train")) == 12
 
 
 def test_logs_remaining_per_class_counts_and_balance(tmp_path):
@@ -347,14 +394,15 @@ METHODS = {
     "darts-2": lambda: DARTS(space_options=TINY, num_classes=4, order=2),
     "pcdarts": lambda: PCDARTS(search_space="nasbench201", space_options=TINY, num_classes=4, arch_warmup_epochs=0),
     "betadarts": lambda: BetaDARTS(search_space="nasbench201", space_options=TINY, num_classes=4, lambda_epochs=1),
+    # one stage: a stage boundary restarts the VoE window (see the P-DARTS tests below)
     "pdarts": lambda: PDARTS(
         search_space="nasbench201",
         space_options={"C": 4},
         num_classes=4,
-        stage_epochs=[1, 1],
-        stage_layers=[1, 1],
-        stage_ops=[5, 3],
-        skip_dropout=[0.1, 0.2],
+        stage_epochs=[2],
+        stage_layers=[1],
+        stage_ops=[5],
+        skip_dropout=[0.1],
         arch_warmup_epochs=0,
     ),
 }
@@ -373,6 +421,132 @@ def test_drop_in_with_every_darts_family_method(tmp_path, name):
     summary = cost.summary()
     assert summary["cost/train_samples"] == summary["cost/val_samples"] == 2 * 16
     assert summary["cost/train_passes"] == passes * 32 and summary["cost/val_passes"] == 32
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# supernet resets: the VoE window restarts at a P-DARTS stage boundary
+# --------------------------------------------------------------------------------------------------------------------
+def _pdarts_two_stages(stage_epochs=(3, 2)):
+    return PDARTS(
+        search_space="nasbench201",
+        space_options={"C": 4},
+        num_classes=4,
+        stage_epochs=list(stage_epochs),
+        stage_layers=[1, 1],
+        stage_ops=[5, 3],
+        skip_dropout=[0.1, 0.2],
+        arch_warmup_epochs=0,
+    )
+
+
+class RecordErrors(Callback):
+    """Every epoch's per-sample errors over the pool (nan where a sample has no record) and the module's stage."""
+
+    def __init__(self, pool):
+        self.pool = pool
+        self.errors, self.stages = [], []
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self.errors.append(np.full(self.pool, np.nan, dtype=np.float32))
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        for split in ("train", "val"):
+            if split in outputs:
+                ids = outputs[split]["ids"].cpu().numpy()
+                self.errors[-1][ids] = outputs[split]["el2n"].cpu().numpy()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.stages.append(pl_module.search_stage)
+
+
+def test_pdarts_stage_boundary_restarts_the_voe_window(tmp_path, monkeypatch):
+    seed_everything(0)
+    scored = []  # (active ids, window rows) of every VoE computed, in order (train then val at each pruning)
+    datamodule = ArraySearchDataModule(
+        torch.rand(32, 3, 8, 8, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 4, batch_size=8
+    )
+
+    real_voe = voe_pruning.voe
+
+    def spy(rows):
+        split = SPLITS[len(scored) % 2]
+        scored.append((datamodule.active_ids(split).copy(), np.array(rows)))
+        return real_voe(rows)
+
+    monkeypatch.setattr(voe_pruning, "voe", spy)
+    recorder = RecordErrors(pool=32)
+    pruning = VoEPruning(interval=2, train_ratio=0.25, val_ratio=0.25)
+    _trainer(tmp_path, max_epochs=5, callbacks=[pruning, recorder]).fit(_pdarts_two_stages((3, 2)), datamodule)
+    assert recorder.stages == [0, 0, 0, 1, 1]
+    # stage 0: windows {0, 1} (pruned) and {2} (cut short by the boundary); stage 1: {3, 4} (pruned)
+    assert [(e["epoch"], e["split"]) for e in pruning.history] == [(1, "train"), (1, "val"), (4, "train"), (4, "val")]
+    assert len(scored) == 4
+    for (active, rows), epochs in zip(scored, ([0, 1], [0, 1], [3, 4], [3, 4])):
+        # every window column is one epoch's records of the active samples, all from one stage
+        expected = np.stack([recorder.errors[e][active] for e in epochs], axis=1)
+        np.testing.assert_array_equal(np.sort(rows, axis=1), np.sort(expected, axis=1))
+        assert not np.isnan(rows).any()
+
+
+class StageFromTable(ScriptedErrors):
+    """Scripted errors with a ``search_stage`` that changes at ``boundary`` (a supernet reset)."""
+
+    def __init__(self, table, boundary):
+        super().__init__(table)
+        self.boundary = boundary
+
+    @property
+    def search_stage(self):
+        return int(self.current_epoch >= self.boundary)
+
+
+def test_a_search_stage_change_drops_the_earlier_records_of_the_window(tmp_path, caplog):
+    table = np.random.default_rng(8).random((7, len(LABELS)))
+    table[2] += 100.0  # epoch 2, the last of stage 0: in the window of epoch 3 it would dominate every VoE
+    pruning = VoEPruning(interval=2, train_ratio=0.2, val_ratio=0.2)
+    datamodule = _data(LABELS)
+    with caplog.at_level(logging.INFO):
+        _trainer(tmp_path, max_epochs=7, callbacks=[pruning]).fit(StageFromTable(table, boundary=3), datamodule)
+    # stage 0 prunes at epoch 1; stage 1 from epoch 3 on prunes at epochs 4 and 6, on its own epochs only
+    ratios = {"train": 0.2, "val": 0.2}
+    first, after = _reference(table[:2], LABELS, {"train": range(40), "val": range(40, 80)}, 2, 2, ratios, n=3)
+    rest, _ = _reference(table[3:], LABELS, after, 4, 2, ratios, n=3)
+    expected = first + [(epoch + 3, split, removed) for epoch, split, removed in rest]
+    assert _observed(pruning) == expected
+    assert "epoch 3: `search_stage` changed from 0 to 1" in caplog.text and "records of epochs [2, 3)" in caplog.text
+
+
+@pytest.mark.parametrize("interrupt_after", [2, 3])
+def test_resume_across_a_stage_boundary_prunes_as_the_uninterrupted_run(tmp_path, interrupt_after):
+    # after epoch 2 the window holds stage 0's last epoch only; after epoch 3 it holds stage 1's first epoch only
+    x, y = torch.rand(32, 3, 8, 8, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 4
+
+    def run(ckpt_path=None, callbacks=()):
+        seed_everything(3)
+        datamodule = ArraySearchDataModule(x, y, batch_size=8)
+        pruning = VoEPruning(interval=2, train_ratio=0.25, val_ratio=0.25)
+        trainer = _trainer(tmp_path, max_epochs=5, enable_checkpointing=True, callbacks=[pruning, *callbacks])
+        trainer.fit(_pdarts_two_stages((3, 2)), datamodule, ckpt_path=ckpt_path)
+        return datamodule, pruning
+
+    full = run()
+    run(callbacks=[ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True), InterruptAfterEpoch(interrupt_after)])
+    last = tmp_path / "ckpt" / "last.ckpt"
+    state = next(v for k, v in torch.load(last, weights_only=True)["callbacks"].items() if k.startswith("VoEPruning"))
+    assert state["search_stage"] == (0 if interrupt_after == 2 else 1)
+    assert state["window_start"] == (2 if interrupt_after == 2 else 3)
+    resumed = run(ckpt_path=str(last))
+    assert resumed[1].history == full[1].history and [e["epoch"] for e in full[1].history] == [1, 1, 4, 4]
+    for split in SPLITS:
+        assert resumed[0].active_ids(split).tolist() == full[0].active_ids(split).tolist()
+
+
+def test_a_search_stage_that_is_not_an_int_is_rejected(tmp_path):
+    class BadStage(ScriptedErrors):
+        search_stage = "first"
+
+    with pytest.raises(TypeError, match="`BadStage.search_stage`.*must be an int \\(or None\\). Got 'first'"):
+        _trainer(tmp_path, callbacks=[VoEPruning()]).fit(BadStage(np.zeros((6, 80))), _data(LABELS))
 
 
 # --------------------------------------------------------------------------------------------------------------------

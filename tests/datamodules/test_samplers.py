@@ -98,7 +98,7 @@ def test_datamodule_shards_over_the_trainer_world():
     seen = {"train": [], "val": []}
     lengths = []
     for rank in (0, 1):
-        dm = ArraySearchDataModule(x, y, batch_size=3, val_fraction=0.3, seed=0)
+        dm = ArraySearchDataModule(x, y, batch_size=3, val_fraction=0.3, split="contiguous", seed=0)
         dm.setup()
         dm.remove_ids("train", [0, 1])
         dm.trainer = _FakeTrainer(rank)

@@ -15,10 +15,11 @@ def _arrays(n=40, classes=4, size=8, seed=0):
     return torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g), torch.arange(n) % classes
 
 
-def _dm(n=40, **kwargs):
-    x, y = _arrays(n)
+def _dm(n=40, classes=4, **kwargs):
+    x, y = _arrays(n, classes)
     kwargs.setdefault("batch_size", 4)
     kwargs.setdefault("seed", 0)
+    kwargs.setdefault("split", "contiguous")  # these tests read DARTS's id layout; labels cycle, so every class fits
     dm = ArraySearchDataModule(x, y, **kwargs)
     dm.setup("fit")
     return dm
@@ -57,7 +58,7 @@ class _ListSearchDataModule(SearchDataModule):
 # ------------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("n", "val_fraction", "n_train"), [(40, 0.5, 20), (41, 0.5, 20), (10, 0.3, 7), (10, 0.8, 2)])
 def test_contiguous_split_is_darts_and_sizes_follow_val_fraction(n, val_fraction, n_train):
-    dm = _dm(n, val_fraction=val_fraction)
+    dm = _dm(n, classes=2, val_fraction=val_fraction)
     train, val = dm.active_ids("train"), dm.active_ids("val")
     assert train.tolist() == list(range(n_train))
     assert val.tolist() == list(range(n_train, n))
@@ -102,7 +103,7 @@ def test_pool_too_small_for_the_split_fails_in_setup():
 # ------------------------------------------------------------------------------------------------------------------
 def test_ids_map_to_the_same_image_and_label_before_and_after_removal():
     x, y = _arrays(40)
-    dm = ArraySearchDataModule(x, y, batch_size=4, seed=0, augment=False)
+    dm = ArraySearchDataModule(x, y, batch_size=4, split="contiguous", seed=0, augment=False)
     dm.setup()
     pool = dm.pool_dataloader()
     expected = torch.cat([b[0] for b in pool])
@@ -124,7 +125,7 @@ def test_ids_map_to_the_same_image_and_label_before_and_after_removal():
 
 
 def test_generic_path_yields_indexed_samples_and_augments_under_the_key_seed():
-    dm = _ListSearchDataModule(batch_size=3, paired=False, seed=0)
+    dm = _ListSearchDataModule(batch_size=3, paired=False, split="contiguous", seed=0)
     dm.setup()
     batches = _epoch(dm.train_dataloader(), 0)
     again = _epoch(dm.train_dataloader(), 0)
@@ -187,7 +188,9 @@ def test_unpaired_loader_is_the_weight_split_alone():
 
 def test_val_test_and_pool_loaders_use_the_eval_transform_in_order():
     x, y = _arrays(40)
-    dm = ArraySearchDataModule(x, y, x_test=x[:6], y_test=y[:6], batch_size=4, eval_batch_size=16, seed=0)
+    dm = ArraySearchDataModule(
+        x, y, x_test=x[:6], y_test=y[:6], batch_size=4, eval_batch_size=16, split="contiguous", seed=0
+    )
     dm.setup()
     val = list(dm.val_dataloader())
     assert len(val[0][2]) == 16 and torch.cat([b[2] for b in val]).tolist() == list(range(20, 40))
@@ -364,7 +367,7 @@ def test_validation_errors_of_the_base_arguments():
         ({"batch_size": 0}, "`batch_size` must be >= 1"),
         ({"batch_size": 2.0}, "`batch_size` must be an int"),
         ({"eval_batch_size": -1}, "`eval_batch_size` must be >= 1"),
-        ({"split": "stratified"}, "`split` must be 'contiguous' or 'random'"),
+        ({"split": "kfold"}, "`split` must be 'stratified', 'contiguous' or 'random'"),
         ({"paired": 1}, "`paired` must be a bool"),
         ({"num_workers": -1}, "`num_workers` must be >= 0"),
         ({"seed": "0"}, "`seed` must be an int"),

@@ -21,6 +21,7 @@ from lightning_nas.datamodules import (
     ImageFolderSearchDataModule,
     RandomSubsetDataModule,
 )
+from lightning_nas.datamodules.splits import stratified_split
 from lightning_nas.methods import DARTS
 
 CLASS_SIZES = (10, 20, 30)
@@ -128,14 +129,16 @@ def test_seed_none_follows_the_wrapped_modules_seed():
 # splits and the delegated contract
 # ------------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["coreset", "entropy", "random"])
-def test_splits_partition_the_selection_in_shuffled_halves(name):
+def test_splits_partition_the_selection_in_stratified_halves(name):
     dm = _setup(_modules(2)[name])
     selected, train, val = dm.selected_ids, dm.active_ids("train"), dm.active_ids("val")
     assert selected.dtype == np.int64 and list(selected) == sorted(selected)
     assert len(train) == len(selected) // 2 and len(val) == len(selected) - len(selected) // 2
     assert not set(train) & set(val) and np.array_equal(np.union1d(train, val), selected)
-    order = np.random.default_rng([2, 0x53504C4954]).permutation(selected)  # the documented split shuffle
-    assert np.array_equal(train, np.sort(order[: len(train)]))
+    rng = np.random.default_rng([2, 0x53504C4954])  # the documented split stream
+    expected = stratified_split(selected, dm.labels[selected], 0.5, rng)
+    assert np.array_equal(train, expected[0]) and np.array_equal(val, expected[1])
+    assert set(dm.labels[train]) == set(dm.labels[val]) == set(dm.labels[selected])
     assert dm.pool_size == 60 and dm.num_classes == 3 and len(dm.labels) == 60
     assert dm.removed_ids("train").size == 0
     ids = torch.cat([b[0][k][2] for b in dm.train_dataloader() for k in ("train", "val")])
@@ -145,8 +148,11 @@ def test_splits_partition_the_selection_in_shuffled_halves(name):
 
 def test_heldout_alpha_split_selects_in_the_weight_split_and_keeps_the_architecture_split():
     dm = _setup(
-        CoresetDataModule(_data(val_fraction=0.5), fraction=0.2, features=_features(), seed=0, alpha_split="heldout")
-    )
+        CoresetDataModule(
+            _data(val_fraction=0.5, split="contiguous"), fraction=0.2, features=_features(), seed=0,
+            alpha_split="heldout",
+        )
+    )  # fmt: skip
     assert set(dm.selected_ids) <= set(range(30)) and dm.active_ids("val").tolist() == list(range(30, 60))
     assert np.array_equal(dm.active_ids("train"), dm.selected_ids)
     assert dm.summary["num_candidates"] == 30

@@ -76,7 +76,7 @@ def _ids(records, split):
 
 def test_removal_at_epoch_end_applies_from_the_next_epoch_in_a_real_fit(tmp_path):
     model = Recorder()
-    dm = ArraySearchDataModule(*_data(), batch_size=8, seed=0)
+    dm = ArraySearchDataModule(*_data(), batch_size=8, split="contiguous", seed=0)
     remove = RemoveAfterFirstEpoch(list(range(0, 32, 2)), [33, 40, 63])
     trainer = _trainer(tmp_path, [remove])
     trainer.fit(model, dm)
@@ -96,7 +96,7 @@ def test_removal_at_epoch_end_applies_from_the_next_epoch_in_a_real_fit(tmp_path
 
 
 def test_removal_with_a_sparse_reload_interval_warns_and_removal_before_fit_changes_nothing(tmp_path):
-    dm = ArraySearchDataModule(*_data(), batch_size=8, seed=0)
+    dm = ArraySearchDataModule(*_data(), batch_size=8, split="contiguous", seed=0)
     dm.setup()
     dm.remove_ids("train", [5])  # before fit: the loaders are built afterwards, nothing to recount
     trainer = _trainer(tmp_path, [RemoveAfterFirstEpoch([6], [40])], max_epochs=2, reload_dataloaders_every_n_epochs=2)
@@ -111,7 +111,7 @@ def test_removal_with_a_sparse_reload_interval_warns_and_removal_before_fit_chan
 def test_resume_from_a_checkpoint_repeats_the_uninterrupted_run(tmp_path, num_workers):
     def fit(root, max_epochs, ckpt_path=None):
         model = Recorder()
-        dm = ArraySearchDataModule(*_data(), batch_size=8, seed=0, num_workers=num_workers)
+        dm = ArraySearchDataModule(*_data(), batch_size=8, split="contiguous", seed=0, num_workers=num_workers)
         checkpoint = ModelCheckpoint(dirpath=root, filename="{epoch}", save_top_k=-1)
         remove = RemoveAfterFirstEpoch([1, 2, 3, 30], [50])
         trainer = _trainer(root, [remove, checkpoint], max_epochs=max_epochs, enable_checkpointing=True)
@@ -130,7 +130,7 @@ def test_resume_from_a_checkpoint_repeats_the_uninterrupted_run(tmp_path, num_wo
 def test_ddp_two_processes_get_equal_disjoint_shares_and_the_same_removals(tmp_path):
     n = 50  # 25 weight ids: odd, so one rank gets a wrapped-around duplicate
     model = Recorder(out=tmp_path)
-    dm = ArraySearchDataModule(*_data(n), batch_size=4, seed=0)
+    dm = ArraySearchDataModule(*_data(n), batch_size=4, split="contiguous", seed=0)
     remove = RemoveAfterFirstEpoch([0, 1, 2], [49])
     trainer = _trainer(tmp_path, [remove], strategy="ddp_spawn", devices=2, max_epochs=2)
     trainer.fit(model, dm)

@@ -187,8 +187,28 @@ def test_staged_training_follows_one_cosine_over_setting_e(tmp_path):
 
     train_child(_job(tmp_path, start=0, stop=1, trainer={"accelerator": "cpu", "callbacks": [LR()]}))
     train_child(_job(tmp_path, start=1, stop=3, trainer={"accelerator": "cpu", "callbacks": [LR()]}))
-    expected = [0.05 * (1 + math.cos(math.pi * epoch / 3)) / 2 for epoch in range(3)]
+    # EcoNAS A5.2: lr_max -> lr_min = 0.001 (the children's default), one cosine over setting.e = 3 epochs
+    expected = [0.001 + (0.05 - 0.001) * (1 + math.cos(math.pi * epoch / 3)) / 2 for epoch in range(3)]
     assert lrs == pytest.approx(expected)
+
+
+def test_children_anneal_to_the_econas_lr_min_unless_the_module_options_say_otherwise(tmp_path):
+    from lightning_nas.search.children import CHILD_MODULE_DEFAULTS
+
+    assert CHILD_MODULE_DEFAULTS == {"lr_min": 0.001}  # EcoNAS Appendix A5.2
+    default = _state(train_child(_job(tmp_path / "default", stop=1)))
+    assert default["hyper_parameters"]["lr_min"] == 0.001 and default["lr_schedulers"][0]["eta_min"] == 0.001
+    module = {"space_options": {"N": 1}, "lr": 0.05, "lr_min": 0.0}  # the official search code's eta_min
+    official = _state(train_child(_job(tmp_path / "official", stop=1, module=module)))
+    assert official["hyper_parameters"]["lr_min"] == 0.0 and official["lr_schedulers"][0]["eta_min"] == 0.0
+    assert ArchitectureTraining(NB201, "nasbench201", {"C": 4, "N": 1}).hparams.lr_min == 0.0  # retraining: DARTS's
+
+
+def test_lr_min_above_lr_is_refused():
+    with pytest.raises(ValueError, match=r"`ChildJob\(module=.*`lr_min` \(0.001\) must not exceed `lr` \(0.0005\)"):
+        _job("w", module={"lr": 0.0005})
+    with pytest.raises(ValueError, match=r"`ArchitectureTraining\(lr_min=0.1\)`: `lr_min` must be at most `lr`"):
+        ArchitectureTraining(NB201, "nasbench201", {"C": 4, "N": 1}, lr=0.05, lr_min=0.1)
 
 
 def test_resume_needs_the_checkpoint_of_start_epoch(tmp_path):

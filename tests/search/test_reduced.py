@@ -154,7 +154,7 @@ def test_module_kwargs_build_an_architecture_training_module():
 def _base(n=40, size=16, **kwargs):
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(n, 3, size, size, generator=g) * 255).to(torch.uint8)
-    options = {"batch_size": 8, "val_fraction": 0.1, "split": "random", "paired": False, "seed": 0, **kwargs}
+    options = {"batch_size": 8, "val_fraction": 0.1, "paired": False, "seed": 0, **kwargs}
     return ArraySearchDataModule(x, torch.arange(n) % 4, **options)
 
 

@@ -142,6 +142,39 @@ def test_beta_selection_ties_go_to_lower_ids():
 
 
 @pytest.mark.parametrize(
+    ("h", "size", "beta", "expected"),
+    [
+        ([0.4] * 6, 4, 0.75, [0, 1, 2, 3]),  # all tie: low takes 0, 1, 2; the high end skips them and takes 3
+        ([0.4] * 6, 6, 0.5, [0, 1, 2, 3, 4, 5]),
+        ([0.1, 0.5, 0.5, 0.5, 0.9], 4, 0.5, [0, 1, 2, 4]),  # ties across the cut: low 0, 1; high 4, then 2 (not 1)
+        ([0.2, 0.2, 0.2, 0.2], 2, 0.0, [0, 1]),  # top-k of ties: lower ids, as at the low end
+    ],
+)
+def test_beta_selection_never_returns_a_duplicate_when_entropies_tie_across_the_cut(h, size, beta, expected):
+    assert entropy_beta_selection(h, size, beta=beta).tolist() == expected
+
+
+def _beta_brute_force(h, size, beta):
+    n_low = min(size, math.floor(beta * size + 0.5))
+    low = sorted(range(len(h)), key=lambda i: (h[i], i))[:n_low]
+    rest = sorted((i for i in range(len(h)) if i not in low), key=lambda i: (-h[i], i))
+    return sorted(low + rest[: size - n_low])
+
+
+@pytest.mark.parametrize("trial", range(40))
+def test_beta_selection_equals_the_brute_force_and_keeps_the_shares(trial):
+    rng = np.random.default_rng(trial)
+    n = int(rng.integers(1, 30))
+    h = rng.integers(0, 4, n) / 4.0 if trial % 2 else rng.random(n)  # heavy ties on every other trial
+    size, beta = int(rng.integers(0, n + 1)), float(rng.choice([0.0, 0.3, 0.5, 0.9, 1.0]))
+    ids = entropy_beta_selection(h, size, beta=beta)
+    assert ids.tolist() == _beta_brute_force(h.tolist(), size, beta)
+    assert len(np.unique(ids)) == len(ids) == size
+    n_low = min(size, math.floor(beta * size + 0.5))
+    assert np.sort(h[ids])[:n_low].tolist() == np.sort(h)[:n_low].tolist()  # the low share is the bottom of h
+
+
+@pytest.mark.parametrize(
     ("call", "match"),
     [
         (lambda: entropy_selection_probabilities(KNOWN, 0.0), r"`bin_width` must be > 0. Got 0.0 instead"),

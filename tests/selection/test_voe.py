@@ -26,8 +26,29 @@ def test_voe_uses_nanvar_and_gives_samples_with_fewer_than_two_records_the_media
     assert (scores[~enough] == np.median(scores[enough])).all()
 
 
-def test_voe_without_any_sample_having_two_records_is_all_zero():
-    assert voe([[0.5, np.nan], [np.nan, np.nan]]).tolist() == [0.0, 0.0]
+@pytest.mark.parametrize(
+    "window",
+    [
+        [[0.5, np.nan], [np.nan, np.nan]],
+        [[0.5, np.nan], [np.nan, 0.7], [0.2, np.nan]],  # one record each: the window after an odd-length warm-up
+        np.full((3, 2), np.nan),
+        np.zeros((0, 2)),
+    ],
+)
+def test_voe_without_any_sample_having_two_records_is_all_nan(window):
+    # no VoE to rank by: nan, never a number (zeros would let a caller prune by id order)
+    scores = voe(window)
+    assert scores.shape == (len(window),) and np.isnan(scores).all()
+
+
+def test_voe_scores_are_all_finite_or_all_nan():
+    rng = np.random.default_rng(2)
+    for _ in range(50):
+        errors = rng.random((int(rng.integers(1, 8)), 3))
+        errors[rng.random(errors.shape) < 0.6] = np.nan
+        scores = voe(errors)
+        assert np.isfinite(scores).all() or np.isnan(scores).all()
+        assert np.isfinite(scores).all() == ((~np.isnan(errors)).sum(1) >= 2).any()
 
 
 @pytest.mark.parametrize(
@@ -35,6 +56,7 @@ def test_voe_without_any_sample_having_two_records_is_all_zero():
     [
         ({"errors_window": [0.1, 0.2]}, "must be 2-d"),
         ({"errors_window": [[0.1, 0.2]], "min_records": 1}, "min_records"),
+        ({"errors_window": [[0.1, np.inf], [0.2, 0.3]]}, "records must be finite .* Got 1 inf value"),
     ],
 )
 def test_voe_rejects_bad_input(kwargs, match):
