@@ -117,11 +117,11 @@ def test_child_data_module_holds_out_the_econas_split(tmp_path):
     dm = build_child_datamodule({"class_path": "ArraySearchDataModule", "init_args": _data()["init_args"]}, "c4r4s1e2")
     assert isinstance(dm, ReducedDataModule) and (dm.resolution, dm.fraction) == (8, 0.5)
     base = dm.datamodule
-    assert (base.paired, base.split, base.seed, base.val_fraction) == (False, "random", 0, 0.2)
+    assert (base.paired, base.split, base.seed, base.val_fraction) == (False, "stratified", 0, 0.2)
     dm.setup("fit")
     assert (len(dm.active_ids("train")), len(dm.active_ids("val"))) == (24, 12)  # half of the 48 weight ids
     default = build_child_datamodule({"class_path": "DigitsSearchDataModule"}, SETTING).datamodule
-    assert (default.val_fraction, default.split) == (0.1, "random")
+    assert (default.val_fraction, default.split) == (0.1, "stratified")
     with pytest.raises(ValueError, match="must not set `paired=True`"):
         build_child_datamodule(_data(paired=True), SETTING)
     for class_path in ("NoSuchDataModule", "lightning_nas.nothing.Here", "lightning_nas.methods.DARTS", 3):
