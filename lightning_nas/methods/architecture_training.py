@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 from typing_extensions import override
 
+from lightning_nas.methods.darts import optimizer_implementation
 from lightning_nas.spaces import Genotype, get_search_space
 
 # The evaluation settings of each space's papers (DARTS: 20 cells, C=36, auxiliary tower; NAS-Bench-201: C=16, N=5).
@@ -160,7 +161,13 @@ class ArchitectureTraining(LightningModule):
     @override
     def configure_optimizers(self) -> Any:
         hp = self.hparams
-        optimizer = torch.optim.SGD(self.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
+        optimizer = torch.optim.SGD(
+            self.parameters(),
+            lr=hp.lr,
+            momentum=hp.momentum,
+            weight_decay=hp.weight_decay,
+            **optimizer_implementation(self.device, self.trainer.precision),  # foreach / fused: same weights
+        )
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer, T_max=self._schedule_epochs(), eta_min=hp.lr_min
         )

@@ -8,6 +8,7 @@ import torch
 from lightning import LightningModule
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
+from torchmetrics.aggregation import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 from typing_extensions import override
 
@@ -16,6 +17,30 @@ from lightning_nas.selection.scores import el2n
 from lightning_nas.spaces import Genotype, get_search_space
 
 StepOrder = Literal["arch_first", "weights_first"]
+
+
+def optimizer_implementation(device: torch.device | str, precision: str = "32-true") -> dict[str, bool]:
+    """The keyword that selects torch's multi-tensor optimizer implementation on ``device`` (SGD, Adam).
+
+    * CUDA: ``fused=True`` (one kernel launch for all parameters), except under ``precision="16-mixed"``, whose
+      gradient scaler has to unscale the gradients before they are clipped, which fused optimizers do inside their
+      ``step`` (Lightning refuses to clip their gradients): there ``foreach=True``.
+    * CPU: ``foreach=True``: the same operations as torch's default per-parameter loop, in the same order, so the
+      same weights, with one call per operation for all parameters instead of one per parameter.
+    * Other devices: ``{}``, torch's default.
+
+    Example:
+        >>> optimizer_implementation("cpu"), optimizer_implementation("cuda")
+        ({'foreach': True}, {'fused': True})
+        >>> optimizer_implementation("cuda", precision="16-mixed")
+        {'foreach': True}
+    """
+    device_type = torch.device(device).type
+    if device_type == "cuda":
+        return {"foreach": True} if str(precision) == "16-mixed" else {"fused": True}
+    if device_type == "cpu":
+        return {"foreach": True}
+    return {}
 
 
 class DARTS(LightningModule):
@@ -47,10 +72,18 @@ class DARTS(LightningModule):
     from ``outputs`` in ``on_train_batch_end``. For ``order=2`` the ``val`` errors come from the forward pass at
     the virtual weights ``w'``, the only validation forward pass that step makes.
 
-    Logged keys: ``train/loss``, ``train/acc`` (weight split, training mode), ``arch/loss``, ``arch/acc``
-    (architecture split inside the architecture step), ``val/loss``, ``val/acc`` (validation loop over the
-    architecture split, no augmentation), ``test/loss``, ``test/acc``, ``search/weight_lr``. The derived
-    genotype is printed (and written as text to loggers that take text) at the end of every epoch.
+    Logged keys: ``train/loss_step`` (weight split, training mode), ``train/loss_epoch`` (and ``train/loss`` in
+    ``trainer.callback_metrics``), ``train/acc``, ``arch/loss``, ``arch/acc`` (architecture split inside the
+    architecture step), ``val/loss``, ``val/acc`` (validation loop over the architecture split, no augmentation),
+    ``test/loss``, ``test/acc``, ``search/weight_lr``. The derived genotype is printed (and written as text to
+    loggers that take text) at the end of every epoch. To keep a search step through a ``Trainer`` within a few
+    percent of the same step in a bare loop (``benchmarks/search_step.py``), the epoch values are accumulated in
+    torchmetrics states and logged once per epoch, and the step loss is logged only on the batches whose step
+    metrics the loggers write (every ``Trainer(log_every_n_steps)`` batches; the progress bar's ``train/loss_step``
+    follows that rate).
+
+    The optimizers use torch's multi-tensor implementations (:func:`optimizer_implementation`: ``fused`` on CUDA,
+    ``foreach`` on a CPU), which give the same weights as its default per-parameter loop.
 
     Args:
         search_space: a registered search space name (see :func:`~lightning_nas.spaces.list_search_spaces`).
@@ -139,8 +172,11 @@ class DARTS(LightningModule):
         self.space = get_search_space(search_space, **self.resolve_space_options(dict(space_options or {})))
         self.supernet = self.build_supernet()
         self.step_order: StepOrder = step_order or self.space.default_step_order
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.arch_acc = MulticlassAccuracy(num_classes, average="micro")
+        # updated every step, logged once per epoch; the inputs are our own logits and labels: no per-step validation
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+        self.arch_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+        self.train_loss = MeanMetric(nan_strategy="disable")
+        self.arch_loss = MeanMetric(nan_strategy="disable")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
 
@@ -181,19 +217,35 @@ class DARTS(LightningModule):
         return self.supernet.weight_parameters()
 
     # ------------------------------------------------------------------ optimization
-    @override
-    def configure_optimizers(self) -> Any:
+    def build_optimizers(self, precision: str = "32-true") -> tuple[torch.optim.SGD, torch.optim.Adam]:
+        """The weight SGD and the architecture Adam, with the multi-tensor implementation of ``self.device``.
+
+        See :func:`optimizer_implementation` (``fused`` on CUDA, ``foreach`` on a CPU; same weights as torch's
+        default); ``precision`` is the Trainer's (``configure_optimizers`` passes ``trainer.precision``).
+        """
         hp = self.hparams
+        implementation = optimizer_implementation(self.device, precision)
         weight_opt = torch.optim.SGD(
             self.weight_parameters(),
             lr=hp.weight_lr,
             momentum=hp.weight_momentum,
             weight_decay=hp.weight_decay,
             nesterov=hp.weight_nesterov,
+            **implementation,
         )
         arch_opt = torch.optim.Adam(
-            self.arch_parameters(), lr=hp.arch_lr, betas=tuple(hp.arch_betas), weight_decay=hp.arch_weight_decay
+            self.arch_parameters(),
+            lr=hp.arch_lr,
+            betas=tuple(hp.arch_betas),
+            weight_decay=hp.arch_weight_decay,
+            **implementation,
         )
+        return weight_opt, arch_opt
+
+    @override
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        weight_opt, arch_opt = self.build_optimizers(self.trainer.precision)
         if hp.lr_interval == "epoch":
             max_epochs = self.trainer.max_epochs
             if max_epochs is None or max_epochs < 1:
@@ -224,8 +276,7 @@ class DARTS(LightningModule):
         flat = self.trainer.strategy.reduce(flat, reduce_op="mean")
         return [chunk.view_as(t) for chunk, t in zip(flat.split([t.numel() for t in tensors]), tensors)]
 
-    def _weight_step(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        weight_opt, _ = self.optimizers()
+    def _weight_step(self, x: Tensor, y: Tensor, weight_opt: Any) -> tuple[Tensor, Tensor]:
         logits = self.supernet(x)
         loss = nn.functional.cross_entropy(logits, y)
         weight_opt.zero_grad()
@@ -235,8 +286,9 @@ class DARTS(LightningModule):
         weight_opt.step()
         return loss.detach(), logits.detach()
 
-    def _arch_step(self, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-        weight_opt, arch_opt = self.optimizers()
+    def _arch_step(
+        self, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor], weight_opt: Any, arch_opt: Any
+    ) -> tuple[Tensor, Tensor]:
         arch_opt.zero_grad()
         if self.hparams.order == 1:
             logits = self.supernet(val[0])
@@ -244,7 +296,8 @@ class DARTS(LightningModule):
             regularization = self.arch_regularization()
             self.manual_backward(loss if regularization is None else loss + regularization)
         else:
-            grads, loss, logits = self._unrolled_arch_gradient(weight_opt.optimizer, train, val)
+            # the plain optimizer under a LightningOptimizer (a bare loop passes torch's own)
+            grads, loss, logits = self._unrolled_arch_gradient(getattr(weight_opt, "optimizer", weight_opt), train, val)
             for param, grad in zip(self.arch_parameters(), grads):
                 param.grad = grad
         if self.hparams.arch_grad_clip:
@@ -273,6 +326,27 @@ class DARTS(LightningModule):
             reduce=self._mean_across_processes,
         )
 
+    def _search_step(
+        self,
+        train: tuple[Tensor, Tensor],
+        val: tuple[Tensor, Tensor],
+        weight_opt: Any,
+        arch_opt: Any,
+        update_arch: bool = True,
+    ) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor] | None]:
+        """One bi-level iteration (the math of :meth:`training_step`, without its logging and outputs).
+
+        Returns ``(loss, logits)`` of the weight step and of the architecture step (``None`` when ``update_arch`` is
+        false). ``benchmarks/search_step.py`` calls it with torch's own optimizers to time a bare loop.
+        """
+        arch_result = None
+        if update_arch and self.step_order == "arch_first":
+            arch_result = self._arch_step(train, val, weight_opt, arch_opt)
+        weight_result = self._weight_step(*train, weight_opt)
+        if update_arch and self.step_order == "weights_first":
+            arch_result = self._arch_step(train, val, weight_opt, arch_opt)
+        return weight_result, arch_result
+
     @override
     def training_step(self, batch: dict[str, list[Tensor]], batch_idx: int) -> dict[str, Any]:
         if not isinstance(batch, dict) or "train" not in batch or "val" not in batch:
@@ -282,26 +356,23 @@ class DARTS(LightningModule):
             )
         x_t, y_t, ids_t = batch["train"]
         x_v, y_v, ids_v = batch["val"]
-        update_arch = self.arch_update_enabled()
-        arch_result = None
-        if update_arch and self.step_order == "arch_first":
-            arch_result = self._arch_step((x_t, y_t), (x_v, y_v))
-        loss_t, logits_t = self._weight_step(x_t, y_t)
-        if update_arch and self.step_order == "weights_first":
-            arch_result = self._arch_step((x_t, y_t), (x_v, y_v))
-
-        batch_size = len(y_t)
-        self.train_acc(logits_t, y_t)
-        self.log(
-            "train/loss", loss_t, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True, batch_size=batch_size
+        weight_opt, arch_opt = self.optimizers()
+        (loss_t, logits_t), arch_result = self._search_step(
+            (x_t, y_t), (x_v, y_v), weight_opt, arch_opt, update_arch=self.arch_update_enabled()
         )
-        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=batch_size)
+
+        # Lightning's `self.log` costs about a millisecond of Python per call and step: the epoch aggregates are
+        # torchmetrics states updated here (plain tensor ops, no host sync) and logged once, in `on_train_epoch_end`;
+        # the step loss is logged on the batches whose step metrics the loggers write.
+        if self._writes_step_metrics():
+            self.log("train/loss_step", loss_t, prog_bar=True, on_epoch=False, sync_dist=True, batch_size=len(y_t))
+        self.train_loss.update(loss_t.expand(len(y_t)))  # one entry per sample: the mean weighs batches by size
+        self.train_acc.update(logits_t, y_t)
         outputs: dict[str, Any] = {"loss": loss_t, "train": {"ids": ids_t, "el2n": el2n(logits_t, y_t)}}
         if arch_result is not None:
             loss_v, logits_v = arch_result
-            self.arch_acc(logits_v, y_v)
-            self.log("arch/loss", loss_v, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(y_v))
-            self.log("arch/acc", self.arch_acc, on_step=False, on_epoch=True, batch_size=len(y_v))
+            self.arch_acc.update(logits_v, y_v)
+            self.arch_loss.update(loss_v.expand(len(y_v)))  # one entry per sample: the mean weighs batches by size
             outputs["val"] = {"ids": ids_v, "el2n": el2n(logits_v, y_v)}
         if self.hparams.lr_interval == "step":
             self.lr_schedulers().step()
@@ -314,6 +385,7 @@ class DARTS(LightningModule):
 
     @override
     def on_train_epoch_end(self) -> None:
+        self._log_epoch_metrics()
         if self.hparams.lr_interval == "epoch":
             self.lr_schedulers().step()
         genotype = str(self.genotype())
@@ -323,6 +395,26 @@ class DARTS(LightningModule):
                 add_text = getattr(getattr(logger, "experiment", None), "add_text", None)
                 if callable(add_text):
                     add_text("search/genotype", genotype, global_step=self.current_epoch)
+
+    def _writes_step_metrics(self) -> bool:
+        """Whether the loggers write the step metrics of the current batch (every ``log_every_n_steps`` batches)."""
+        trainer = self.trainer
+        every = trainer.log_every_n_steps
+        due = every > 0 and (trainer.fit_loop.total_batch_idx + 1) % every == 0
+        return due or bool(trainer.fast_dev_run) or trainer.should_stop
+
+    def _log_epoch_metrics(self) -> None:
+        """Logs the epoch aggregates the training steps accumulated (synchronized across processes on compute)."""
+        if self.train_loss.update_called:
+            # the keys of `self.log("train/loss", on_step=True, on_epoch=True)`: `train/loss_epoch` for the loggers and
+            # the progress bar, `train/loss` for callbacks (e.g. `ModelCheckpoint(monitor="train/loss")`)
+            self.log("train/loss_epoch", self.train_loss, prog_bar=True, on_step=False, on_epoch=True)
+            self.log("train/loss", self.train_loss, logger=False, on_step=False, on_epoch=True)
+        if self.train_acc.update_called:
+            self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        if self.arch_loss.update_called:  # not during the architecture warm-up
+            self.log("arch/loss", self.arch_loss, on_step=False, on_epoch=True)
+            self.log("arch/acc", self.arch_acc, on_step=False, on_epoch=True)
 
     # ------------------------------------------------------------------ evaluation of the supernet
     def _evaluate(self, batch: list[Tensor], stage: str, metric: MulticlassAccuracy) -> Tensor:

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from typing_extensions import override
 
 from lightning_nas.methods.candidate_pool import CandidatePool
+from lightning_nas.methods.darts import optimizer_implementation
 from lightning_nas.selection.scores import el2n
 from lightning_nas.spaces import Genotype, get_search_space, get_search_space_class
 
@@ -324,6 +325,7 @@ class SPOS(LightningModule):
             momentum=hp.momentum,
             nesterov=hp.nesterov,
             weight_decay=hp.weight_decay,
+            **optimizer_implementation(self.device, self.trainer.precision),  # foreach / fused: same weights
         )
         steps = self.trainer.estimated_stepping_batches
         if not math.isfinite(steps):

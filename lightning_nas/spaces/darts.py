@@ -859,6 +859,343 @@ class _SearchCell(nn.Module):
         return torch.cat(states[2:], dim=1)
 
 
+_CONV_SPECS: dict[str, tuple[int, int, int, bool]] = {
+    "sep_conv_3x3": (3, 1, 1, True),
+    "sep_conv_5x5": (5, 2, 1, True),
+    "dil_conv_3x3": (3, 2, 2, False),
+    "dil_conv_5x5": (5, 4, 2, False),
+}
+"""Each conv op's (kernel size, padding, dilation, separable), as its factory builds it."""
+
+_Members = tuple[tuple[int, int], ...]
+"""``(edge, op column)`` pairs."""
+
+
+@dataclass(frozen=True)
+class _SourcePlan:
+    """What the fused cell computes once for one source node, from the op names of its outgoing edges.
+
+    ``convs`` holds ``(op name, members)`` per conv op present on the node's outgoing edges; ``max_pools``,
+    ``avg_pools`` and ``skips`` the members of the other ops (``none`` is left out); ``edges`` all outgoing edges.
+    """
+
+    stride: int
+    edges: tuple[int, ...]
+    convs: tuple[tuple[str, _Members], ...]
+    max_pools: _Members
+    avg_pools: _Members
+    skips: _Members
+
+
+def _plan_sources(edge_ops: Sequence[Sequence[str]], reduction: bool) -> tuple[_SourcePlan, ...]:
+    plans = []
+    for source in range(1 + _STEPS):
+        edges = tuple(edge for edge, (_, s) in enumerate(DARTS_EDGES) if s == source)
+
+        def members(name: str, edges: tuple[int, ...] = edges) -> _Members:
+            return tuple((edge, list(edge_ops[edge]).index(name)) for edge in edges if name in edge_ops[edge])
+
+        plans.append(
+            _SourcePlan(
+                stride=2 if reduction and source < 2 else 1,
+                edges=edges,
+                convs=tuple((name, members(name)) for name in _CONV_SPECS if members(name)),
+                max_pools=members("max_pool_3x3"),
+                avg_pools=members("avg_pool_3x3"),
+                skips=members("skip_connect"),
+            )
+        )
+    return tuple(plans)
+
+
+def _stacked_batch_norm(x: Tensor, bns: Sequence[nn.BatchNorm2d], weight: Tensor | None) -> Tensor:
+    """The BatchNorms ``bns`` (affine-free, built alike) on the channel blocks of ``x`` as one ``batch_norm`` call.
+
+    Block ``j`` of ``x`` belongs to ``bns[j]``; their running buffers are concatenated for the call and, in
+    training mode, written back after it, as each module's own ``forward`` would update them. ``weight`` (one
+    scale per channel, or ``None``) multiplies the normalized output.
+    """
+    bn = bns[0]
+    mean = var = None
+    if bn.track_running_stats:
+        mean = (
+            cast(Tensor, bn.running_mean) if len(bns) == 1 else torch.cat([cast(Tensor, b.running_mean) for b in bns])
+        )
+        var = cast(Tensor, bn.running_var) if len(bns) == 1 else torch.cat([cast(Tensor, b.running_var) for b in bns])
+    update = bn.training and bn.track_running_stats
+    momentum = 0.0
+    if update:
+        for b in bns:
+            cast(Tensor, b.num_batches_tracked).add_(1)
+        momentum = bn.momentum if bn.momentum is not None else 1.0 / float(cast(Tensor, bn.num_batches_tracked))
+    out = nn.functional.batch_norm(
+        x, mean, var, weight, None, bn.training or not bn.track_running_stats, momentum, bn.eps
+    )
+    if update and len(bns) > 1:
+        with torch.no_grad():
+            width = x.shape[1] // len(bns)
+            for b, m, v in zip(bns, cast(Tensor, mean).split(width), cast(Tensor, var).split(width), strict=True):
+                cast(Tensor, b.running_mean).copy_(m)
+                cast(Tensor, b.running_var).copy_(v)
+    return out
+
+
+def _shared_batch_norm(x: Tensor, bns: Sequence[nn.BatchNorm2d]) -> Tensor:
+    """The BatchNorms ``bns`` (affine-free, built alike, training mode) on the same input ``x``: computed once.
+
+    With batch statistics all give the same output; each module's running buffers get the update its own
+    ``forward`` would make, ``new_i = new_0 + (1 - momentum) * (old_i - old_0)``.
+    """
+    bn = bns[0]
+    if not bn.track_running_stats:
+        return nn.functional.batch_norm(x, None, None, None, None, True, 0.0, bn.eps)
+    for b in bns:
+        cast(Tensor, b.num_batches_tracked).add_(1)
+    momentum = bn.momentum if bn.momentum is not None else 1.0 / float(cast(Tensor, bn.num_batches_tracked))
+    mean, var = cast(Tensor, bn.running_mean), cast(Tensor, bn.running_var)
+    old = (mean.clone(), var.clone()) if len(bns) > 1 else None
+    out = nn.functional.batch_norm(x, mean, var, None, None, True, momentum, bn.eps)
+    if old is not None:
+        with torch.no_grad():
+            for b in bns[1:]:
+                for buffer, new, old_0 in ((b.running_mean, mean, old[0]), (b.running_var, var, old[1])):
+                    cast(Tensor, buffer).sub_(old_0).mul_(1.0 - momentum).add_(new)
+    return out
+
+
+class _FusedSearchCell(_SearchCell):
+    """A supernet cell computed per source node instead of per edge; equal to :class:`_SearchCell` up to rounding.
+
+    It owns the very same modules (``edges.{e}.ops.{o}``), so parameters, buffers and ``state_dict`` keys are those
+    of the per-edge cell, and the two load each other's checkpoints. Only ``forward`` differs:
+
+    * Per source node, the ReLU in front of the convs, each pooling with its affine-free BatchNorm (in training
+      mode: batch statistics make it the same for every edge; every edge's running buffers are updated) and the
+      identity are computed once and shared by all edges leaving the node; ``none`` is never computed.
+    * Each conv op (``sep_conv_3x3``, ..., ``dil_conv_5x5``) of all edges leaving a node runs as one call per
+      stage: the ReLU output repeated once per edge, one depthwise conv with the edges' kernels concatenated
+      (``torch.cat`` in ``forward``, so gradients reach the edges' own parameters), one grouped pointwise conv
+      (``groups`` = edges), one ``batch_norm`` on the stacked channels with the edges' running buffers
+      concatenated and written back. The last BatchNorm takes the mixing weight ``beta_e * w_eo`` of each channel
+      as its scale, so weighting conv outputs costs nothing, and the conv ops with the same edges are added
+      before the result is split per edge. ``skip_connect`` at stride 2 (``FactorizedReduce``) stays per edge,
+      on the shared ReLU, with its weight as BatchNorm scale.
+    * Each node is one chain of in-place ``add``/``addcmul`` kernels over the terms of all its incoming edges.
+      With PC-DARTS partial channels the channel shuffle is linear, so a node is
+      ``shuffle(cat(sum_e beta_e mixed_e, sum_e beta_e bypass_e))``; the bypass of a stride-2 source is max-pooled
+      once.
+    * P-DARTS skip dropout: the masks are drawn at the start of the cell, one per edge with an identity
+      ``skip_connect``, in edge order and with the shape and dtype of the per-edge cell's, so a seeded run draws
+      the same masks.
+    """
+
+    def __init__(
+        self,
+        C_pp: int,
+        C_p: int,
+        C: int,
+        reduction: bool,
+        reduction_prev: bool,
+        edge_ops: Sequence[Sequence[str]],
+        partial_channels: int,
+    ) -> None:
+        super().__init__(C_pp, C_p, C, reduction, reduction_prev, edge_ops, partial_channels)
+        self.partial_channels = partial_channels
+        self._plans = _plan_sources(edge_ops, reduction)
+        self._droppable_edges = tuple(
+            edge
+            for edge, (_, source) in enumerate(DARTS_EDGES)
+            if "skip_connect" in edge_ops[edge] and not (reduction and source < 2)
+        )
+
+    def forward(
+        self,
+        s0: Tensor,
+        s1: Tensor,
+        weights: Tensor | Sequence[Sequence[Tensor]],
+        betas: Tensor | Sequence[Tensor] | None,
+        skip_dropout: float,
+    ) -> Tensor:
+        if not isinstance(weights, Tensor):
+            weights = torch.stack([torch.stack(tuple(row)) for row in weights])
+        if betas is not None and not isinstance(betas, Tensor):
+            betas = torch.stack(tuple(betas))
+        coef = weights if betas is None else weights * betas.unsqueeze(1)
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        k = self.partial_channels
+        channels = states[1].shape[1]
+        width = channels // k
+        masks = self._skip_masks(states[1], width, skip_dropout)
+        terms: list[list[tuple[Tensor, Tensor | None]]] = [[] for _ in range(_STEPS)]
+        bypass: list[list[tuple[Tensor, Tensor | None]]] = [[] for _ in range(_STEPS)]
+        for source, plan in enumerate(self._plans):
+            if source >= 2:
+                states.append(self._node(terms[source - 2], bypass[source - 2], k, width))
+            x = states[source]
+            part = x if k == 1 else x[:, :width]
+            self._edges_out(part, plan, coef, terms, masks, width)
+            if k > 1:
+                rest = x[:, width:]
+                if plan.stride > 1:
+                    rest = nn.functional.max_pool2d(rest, 2, 2)
+                for edge in plan.edges:
+                    bypass[DARTS_EDGES[edge][0] - 2].append((rest, None if betas is None else betas[edge]))
+        states.append(self._node(terms[-1], bypass[-1], k, width))
+        return torch.cat(states[2:], dim=1)
+
+    def _skip_masks(self, like: Tensor, width: int, skip_dropout: float) -> dict[int, Tensor]:
+        if not (self.training and skip_dropout > 0 and self._droppable_edges):
+            return {}
+        batch, _, height, side = like.shape
+        if self.reduction:
+            height, side = (height + 1) // 2, (side + 1) // 2
+        ones = torch.ones(batch, width, height, side, dtype=like.dtype, device=like.device)
+        return {edge: nn.functional.dropout(ones, p=skip_dropout) for edge in self._droppable_edges}
+
+    def _edges_out(
+        self,
+        part: Tensor,
+        plan: _SourcePlan,
+        coef: Tensor,
+        terms: list[list[tuple[Tensor, Tensor | None]]],
+        masks: Mapping[int, Tensor],
+        width: int,
+    ) -> None:
+        """Append the (weighted) outputs of all edges leaving the node ``part`` to their target nodes' terms."""
+        stride = plan.stride
+        factorized = [(edge, op) for edge, op in plan.skips if stride > 1]
+        relu = nn.functional.relu(part) if plan.convs or factorized else None
+        if plan.convs:
+            repeated: dict[int, Tensor] = {}
+            summed: dict[tuple[int, ...], Tensor] = {}
+            for name, members in plan.convs:
+                out = self._conv(cast(Tensor, relu), name, members, coef, stride, width, repeated)
+                key = tuple(edge for edge, _ in members)
+                summed[key] = out if key not in summed else summed[key] + out
+            for key, out in summed.items():
+                for edge, block in zip(key, out.split(width, dim=1) if len(key) > 1 else (out,), strict=True):
+                    terms[DARTS_EDGES[edge][0] - 2].append((block, None))
+        for members, pool in ((plan.max_pools, "max"), (plan.avg_pools, "avg")):
+            if not members:
+                continue
+            if pool == "max":
+                pooled = nn.functional.max_pool2d(part, 3, stride, 1)
+            else:
+                pooled = nn.functional.avg_pool2d(part, 3, stride, 1, count_include_pad=False)
+            bns = [cast(nn.BatchNorm2d, self.edges[edge].ops[op][1]) for edge, op in members]
+            if bns[0].training or not bns[0].track_running_stats:
+                shared = _shared_batch_norm(pooled, bns)
+                for edge, op in members:
+                    terms[DARTS_EDGES[edge][0] - 2].append((shared, coef[edge, op]))
+            else:  # running statistics: each edge's own
+                for (edge, op), bn in zip(members, bns, strict=True):
+                    scale = coef[edge, op].expand(width)
+                    terms[DARTS_EDGES[edge][0] - 2].append((_stacked_batch_norm(pooled, [bn], scale), None))
+        for edge, op in plan.skips:
+            node = DARTS_EDGES[edge][0] - 2
+            if stride == 1:
+                terms[node].append((part * masks[edge] if edge in masks else part, coef[edge, op]))
+                continue
+            reduce = cast(FactorizedReduce, self.edges[edge].ops[op])
+            relu = cast(Tensor, relu)
+            out = torch.cat([reduce.conv_1(relu), reduce.conv_2(relu[:, :, 1:, 1:])], dim=1)
+            terms[node].append((_stacked_batch_norm(out, [reduce.bn], coef[edge, op].expand(width)), None))
+
+    def _conv(
+        self,
+        relu: Tensor,
+        name: str,
+        members: _Members,
+        coef: Tensor,
+        stride: int,
+        width: int,
+        repeated: dict[int, Tensor],
+    ) -> Tensor:
+        """The conv op ``name`` of all ``members`` at once, weighted; channel block ``j`` is member ``j``."""
+        kernel_size, padding, dilation, separable = _CONV_SPECS[name]
+        ops = [cast(nn.Sequential, self.edges[edge].ops[op]) for edge, op in members]
+        m = len(ops)
+        if m not in repeated:
+            repeated[m] = relu if m == 1 else relu.repeat(1, m, 1, 1)
+        scale = coef[[edge for edge, _ in members], [op for _, op in members]]
+        scale = scale.unsqueeze(1).expand(m, width).reshape(-1)
+
+        def stage(x: Tensor, first: int, stride: int, dilation: int, weight: Tensor | None) -> Tensor:
+            depthwise = _cat([cast(nn.Conv2d, op[first]).weight for op in ops])
+            x = _depthwise_conv(x, depthwise, stride, padding, dilation)
+            pointwise = _cat([cast(nn.Conv2d, op[first + 1]).weight for op in ops])
+            # the grouped 1x1 conv as one batched matmul (CPU's grouped conv backward is several times slower)
+            batch, _, height, side = x.shape
+            x = torch.matmul(pointwise.view(m, width, width), x.reshape(batch, m, width, height * side))
+            x = x.view(batch, m * width, height, side)
+            return _stacked_batch_norm(x, [cast(nn.BatchNorm2d, op[first + 2]) for op in ops], weight)
+
+        if not separable:
+            return stage(repeated[m], 1, stride, dilation, scale)
+        x = stage(repeated[m], 1, stride, 1, None)
+        return stage(nn.functional.relu(x), 5, 1, 1, scale)
+
+    def _node(
+        self,
+        terms: Sequence[tuple[Tensor, Tensor | None]],
+        bypass: Sequence[tuple[Tensor, Tensor | None]],
+        k: int,
+        width: int,
+    ) -> Tensor:
+        mixed = _weighted_sum(terms)
+        if k == 1:
+            return mixed
+        rest = _weighted_sum(bypass)
+        # = channel_shuffle(cat([mixed, rest]), k): mixed channel i goes to i * k, rest group g channel i to i * k + g
+        shuffled = torch.cat([mixed.unsqueeze(2), rest.unflatten(1, (k - 1, width)).transpose(1, 2)], dim=2)
+        return shuffled.flatten(1, 2)
+
+
+def _depthwise_conv(x: Tensor, weight: Tensor, stride: int, padding: int, dilation: int) -> Tensor:
+    """A depthwise conv; with dilation 2 on even sizes, as undilated convs on the 2 x 2 polyphase components.
+
+    A dilation-2 conv reads only pixels of one parity, so it is the plain conv (half the padding) of each parity
+    grid: the even grid alone at stride 2, all four grids interleaved at stride 1. Exact, and several times
+    faster on CPU than the dilated kernel.
+    """
+    channels = x.shape[1]
+    batch, _, height, side = x.shape
+    if dilation != 2 or padding % 2 or height % 2 or side % 2 or stride > 2:
+        return nn.functional.conv2d(x, weight, None, stride, padding, dilation, channels)
+    if stride == 2:
+        return nn.functional.conv2d(x[:, :, ::2, ::2], weight, None, 1, padding // 2, 1, channels)
+    grids = x.view(batch, channels, height // 2, 2, side // 2, 2).permute(0, 3, 5, 1, 2, 4)
+    grids = grids.reshape(batch * 4, channels, height // 2, side // 2)
+    out = nn.functional.conv2d(grids, weight, None, 1, padding // 2, 1, channels)
+    out = out.view(batch, 2, 2, channels, height // 2, side // 2).permute(0, 3, 4, 1, 5, 2)
+    return out.reshape(batch, channels, height, side)
+
+
+def _cat(tensors: Sequence[Tensor]) -> Tensor:
+    return tensors[0] if len(tensors) == 1 else torch.cat(list(tensors))
+
+
+def _weighted_sum(terms: Sequence[tuple[Tensor, Tensor | None]]) -> Tensor:
+    """``sum_i c_i * t_i`` over ``(t_i, c_i)`` pairs (``c_i = None``: weight 1) as a chain of in-place kernels."""
+    plain = [tensor for tensor, coefficient in terms if coefficient is None]
+    weighted = [(tensor, cast(Tensor, coefficient)) for tensor, coefficient in terms if coefficient is not None]
+    if len(plain) >= 2:
+        out = plain[0] + plain[1]
+    elif plain:
+        tensor, coefficient = weighted.pop(0) if weighted else (None, None)
+        if tensor is None:
+            return plain[0]
+        out = torch.addcmul(plain[0], tensor, coefficient)
+    else:
+        tensor, coefficient = weighted.pop(0)
+        out = tensor * coefficient
+    for tensor in plain[2:]:
+        out.add_(tensor)
+    for tensor, coefficient in weighted:
+        out.addcmul_(tensor, coefficient)
+    return out
+
+
 class DARTSSupernet(Supernet):
     """The DARTS weight-sharing supernet (DARTS's search ``Network``, PC-DARTS's and P-DARTS's variants).
 
@@ -888,6 +1225,12 @@ class DARTSSupernet(Supernet):
         candidate_ops: ``{"normal": [...], "reduce": [...]}``, for each cell 14 lists of op names (the same
             number ``k`` for every edge of the cell), the ops each edge mixes (P-DARTS); ``None`` gives all 8 ops
             to every edge.
+        fused: Whether the search cells compute their edges together, per source node (shared ReLU, pooling and
+            identity, one depthwise and one grouped pointwise conv per conv op and stage for all edges leaving a
+            node, BatchNorm scaled by the mixing weights, one fused sum per node), instead of edge by edge and op
+            by op as the research code does. Both give the same outputs and gradients up to rounding and have the
+            same parameters, buffers and ``state_dict`` keys; the per-edge cells (``False``) are the reference the
+            fused ones are tested against.
 
     Raises:
         ValueError: If an option is invalid (see :class:`DARTSSpace`).
@@ -924,6 +1267,7 @@ class DARTSSupernet(Supernet):
         partial_channels: int = 1,
         edge_normalization: bool = False,
         candidate_ops: dict[str, list[list[str]]] | None = None,
+        fused: bool = True,
     ) -> None:
         super().__init__()
         owner = type(self).__name__
@@ -931,6 +1275,8 @@ class DARTSSupernet(Supernet):
         _check_positive_int(owner, "num_classes", num_classes)
         _check_partial_channels(owner, partial_channels, C, layers)
         _check_bool(owner, "edge_normalization", edge_normalization)
+        _check_bool(owner, "fused", fused)
+        self.fused = fused
         self._edge_ops = _check_candidate_ops(owner, candidate_ops)
         self.C = C
         self.layers = layers
@@ -945,8 +1291,9 @@ class DARTSSupernet(Supernet):
             if reduction:
                 C_curr *= 2
             cell_type = "reduce" if reduction else "normal"
+            cell_class = _FusedSearchCell if fused else _SearchCell
             self.cells.append(
-                _SearchCell(C_pp, C_p, C_curr, reduction, reduction_prev, self._edge_ops[cell_type], partial_channels)
+                cell_class(C_pp, C_p, C_curr, reduction, reduction_prev, self._edge_ops[cell_type], partial_channels)
             )
             C_pp, C_p, reduction_prev = C_p, _STEPS * C_curr, reduction
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
@@ -1016,12 +1363,15 @@ class DARTSSupernet(Supernet):
         ``H`` and ``W`` must stay even at every reduction: divisible by 4 with the CIFAR stem, by 32 with the
         ImageNet stem.
         """
-        weights = {
-            cell: [row.unbind(0) for row in torch.softmax(self._alpha(cell), dim=-1).unbind(0)] for cell in _CELLS
+        weights: dict[str, Tensor | list[tuple[Tensor, ...]]] = {
+            cell: torch.softmax(self._alpha(cell), dim=-1) for cell in _CELLS
         }
-        betas: dict[str, Sequence[Tensor] | None] = {
-            cell: self.normalized_betas(cell).unbind(0) if self.edge_normalization else None for cell in _CELLS
+        betas: dict[str, Tensor | tuple[Tensor, ...] | None] = {
+            cell: self.normalized_betas(cell) if self.edge_normalization else None for cell in _CELLS
         }
+        if not self.fused:  # the per-edge cells take one scalar tensor per op and edge
+            weights = {cell: [row.unbind(0) for row in cast(Tensor, w).unbind(0)] for cell, w in weights.items()}
+            betas = {cell: None if b is None else cast(Tensor, b).unbind(0) for cell, b in betas.items()}
         skip_dropout = self._skip_dropout
         s0, s1 = self.stem(x)
         for cell in self.cells:
@@ -1241,6 +1591,9 @@ class DARTSSpace(SearchSpace):
             same number of ops on every edge of a cell and at least one op other than ``none`` per edge; ``None``
             gives all 8 ops to every edge.
         auxiliary: Whether the discrete network has DARTS's auxiliary head (the supernet never has one).
+        fused: Whether the supernet's search cells compute their edges together per source node (the fast path,
+            see :class:`DARTSSupernet`); ``False`` builds the per-edge reference cells. Same parameters and
+            ``state_dict`` keys either way.
 
     Raises:
         ValueError: If an option is invalid: ``C``, ``layers``, ``in_channels`` or ``partial_channels`` not a
@@ -1279,12 +1632,15 @@ class DARTSSpace(SearchSpace):
         edge_normalization: bool = False,
         candidate_ops: dict[str, list[list[str]]] | None = None,
         auxiliary: bool = False,
+        fused: bool = True,
     ) -> None:
         owner = type(self).__name__
         _check_macro(owner, C, layers, stem, in_channels)
         _check_partial_channels(owner, partial_channels, C, layers)
         _check_bool(owner, "edge_normalization", edge_normalization)
         _check_bool(owner, "auxiliary", auxiliary)
+        _check_bool(owner, "fused", fused)
+        self.fused = fused
         checked = _check_candidate_ops(owner, candidate_ops)
         self.C = C
         self.layers = layers
@@ -1308,6 +1664,7 @@ class DARTSSpace(SearchSpace):
             partial_channels=self.partial_channels,
             edge_normalization=self.edge_normalization,
             candidate_ops=self.candidate_ops,
+            fused=self.fused,
         )
 
     def build_network(self, genotype: Genotype | str, num_classes: int) -> DARTSNetwork:
@@ -1336,5 +1693,5 @@ class DARTSSpace(SearchSpace):
             f"{type(self).__name__}(C={self.C}, layers={self.layers}, stem={self.stem!r}, "
             f"in_channels={self.in_channels}, partial_channels={self.partial_channels}, "
             f"edge_normalization={self.edge_normalization}, candidate_ops={self.candidate_ops!r}, "
-            f"auxiliary={self.auxiliary})"
+            f"auxiliary={self.auxiliary}{'' if self.fused else ', fused=False'})"
         )

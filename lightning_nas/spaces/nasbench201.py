@@ -14,6 +14,12 @@ Two PC-DARTS options apply to the supernet: ``partial_channels=K`` computes each
 channels only (the rest bypass the ops, then the channels are shuffled), and ``edge_normalization=True`` weighs
 each node's incoming edges by the softmax of their entries of ``arch_beta`` (shape ``[6]``).
 
+The supernet's search cells are *fused* by default (``fused=True``): they compute the edges leaving a node together
+(shared ReLU, pooling and identity, the convs of those edges stacked into one conv per kernel size, BatchNorm scaled
+by the mixing weights, one fused weighted sum per node) instead of edge by edge and op by op. ``fused=False`` builds
+the per-edge cells of the research code, which stay as the reference: both hold the same modules and ``state_dict``
+keys and give the same outputs and gradients up to rounding.
+
 The ops are registered in the ``"nasbench201"`` op registry (:func:`~lightning_nas.spaces.get_op`); a factory
 takes ``(C, *, affine, track_running_stats)`` and returns a module that maps ``[B, C, H, W]`` to the same shape.
 
@@ -31,7 +37,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import torch
 from torch import Tensor, nn
@@ -400,6 +406,265 @@ class _SearchCell(nn.Module):
         return nodes[3]
 
 
+@dataclass(frozen=True)
+class _SourcePlan:
+    """What the fused cell computes once for one source node: its edges' ops, grouped by kind.
+
+    ``convs`` holds ``(kernel size, ((edge, op column), ...))`` per conv kind present on the node's outgoing edges,
+    ``pools`` and ``skips`` the ``(edge, op column)`` pairs of ``avg_pool_3x3`` and ``skip_connect``.
+    """
+
+    convs: tuple[tuple[int, tuple[tuple[int, int], ...]], ...]
+    pools: tuple[tuple[int, int], ...]
+    skips: tuple[tuple[int, int], ...]
+
+    @property
+    def same_conv_edges(self) -> bool:
+        """Whether both conv kinds are present, on the same edges."""
+        return len(self.convs) == 2 and [e for e, _ in self.convs[0][1]] == [e for e, _ in self.convs[1][1]]
+
+
+_CONV_KERNELS = (("nor_conv_3x3", 3), ("nor_conv_1x1", 1))
+
+
+def _plan_sources(edge_ops: Sequence[Sequence[str]]) -> tuple[_SourcePlan, ...]:
+    plans = []
+    for source in range(3):
+        out = [edge for edge, (_, s) in enumerate(NB201_EDGES) if s == source]
+
+        def pairs(name: str, out: list[int] = out) -> tuple[tuple[int, int], ...]:
+            return tuple((edge, list(edge_ops[edge]).index(name)) for edge in out if name in edge_ops[edge])
+
+        convs = tuple((kernel, pairs(name)) for name, kernel in _CONV_KERNELS if pairs(name))
+        plans.append(_SourcePlan(convs, pairs("avg_pool_3x3"), pairs("skip_connect")))
+    return tuple(plans)
+
+
+def _weighted_sum(terms: Sequence[tuple[Tensor, Tensor | None]]) -> Tensor | None:
+    """``sum_i c_i * t_i`` over ``(t_i, c_i)`` pairs (``c_i = None``: weight 1); ``None`` if there are no terms."""
+    if not terms:
+        return None
+    plain = [tensor for tensor, coefficient in terms if coefficient is None]
+    weighted = [(tensor, coefficient) for tensor, coefficient in terms if coefficient is not None]
+    if not weighted:
+        return plain[0] if len(plain) == 1 else _WeightedSum.apply(None, len(plain), *plain)
+    coefficients = torch.stack([cast(Tensor, coefficient) for _, coefficient in weighted])
+    return _WeightedSum.apply(coefficients, len(plain), *plain, *(tensor for tensor, _ in weighted))
+
+
+def _dot(a: Tensor, b: Tensor) -> Tensor:
+    """``(a * b).sum()`` without the temporary when both tensors are laid out alike and densely."""
+    for memory_format in (torch.contiguous_format, torch.channels_last):
+        if a.is_contiguous(memory_format=memory_format) and b.is_contiguous(memory_format=memory_format):
+            if memory_format is torch.channels_last:
+                a, b = a.permute(0, 2, 3, 1), b.permute(0, 2, 3, 1)
+            return torch.dot(a.reshape(-1), b.reshape(-1))
+    return torch.sum(a * b)
+
+
+class _WeightedSum(torch.autograd.Function):
+    """``t_0 + ... + t_{n-1} + sum_i c_i * t_{n+i}`` as one chain of in-place kernels on a fresh tensor.
+
+    Its backward passes the output gradient ``g`` unchanged to the unweighted terms, gives ``c_i * g`` to the
+    weighted ones and ``<g, t_{n+i}>`` (a dot product, no temporary) to the coefficients, instead of autograd's
+    ``mul``, ``mul`` and ``sum`` per ``addcmul``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, coefficients: Tensor | None, n_plain: int, *tensors: Tensor) -> Tensor:
+        plain, weighted = tensors[:n_plain], tensors[n_plain:]
+        ctx.n_plain = n_plain
+        ctx.save_for_backward(coefficients, *weighted)
+        scales = coefficients.unbind(0) if coefficients is not None else ()
+        if len(plain) >= 2:
+            out = plain[0] + plain[1]
+            rest = plain[2:]
+        elif plain:
+            out = torch.addcmul(plain[0], weighted[0], scales[0])
+            rest, weighted, scales = (), weighted[1:], scales[1:]
+        else:
+            out = weighted[0] * scales[0]
+            rest, weighted, scales = (), weighted[1:], scales[1:]
+        for tensor in rest:
+            out.add_(tensor)
+        for tensor, scale in zip(weighted, scales, strict=True):
+            out.addcmul_(tensor, scale)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        coefficients, *weighted = ctx.saved_tensors
+        grad_coefficients = None
+        if coefficients is not None and ctx.needs_input_grad[0]:
+            grad_coefficients = torch.stack([_dot(grad, tensor) for tensor in weighted])
+        scales = coefficients.unbind(0) if coefficients is not None else ()
+        grad_weighted = [
+            grad * scale if needed else None
+            for scale, needed in zip(scales, ctx.needs_input_grad[2 + ctx.n_plain :], strict=True)
+        ]
+        return (grad_coefficients, None, *([grad] * ctx.n_plain), *grad_weighted)
+
+
+class _FusedSearchCell(_SearchCell):
+    """A supernet cell computed per source node instead of per edge; equal to :class:`_SearchCell` up to rounding.
+
+    It owns the very same modules (``edges.{e}.ops.{o}``), so parameters, buffers and ``state_dict`` keys are those
+    of the per-edge cell, and the two load each other's checkpoints. Only ``forward`` differs:
+
+    * Per source node, the ReLU in front of the convs, the 3x3 average pool and the identity are computed once and
+      shared by all edges leaving the node; ``none`` is never computed.
+    * The convolutions of one kind (3x3, 1x1) of all edges leaving a node run as one convolution: the edges'
+      weights are concatenated along the output channels (``torch.cat`` in ``forward``, so the gradients reach the
+      edges' own parameters). One ``batch_norm`` call normalizes the stacked channels (the BatchNorms are
+      per-channel, so it equals the per-edge ones) and takes the mixing weight ``beta_e * w_eo`` of each channel
+      as its scale, so the weighting of conv outputs costs nothing. With ``track_running_stats`` the edges' running
+      buffers are concatenated for the call and written back after it (train mode); the momentum and ``eps`` of
+      the first BatchNorm are used (all are built alike).
+    * Each node is one chain of ``add``/``addcmul`` kernels over the (weighted) terms of all its incoming edges.
+      With PC-DARTS partial channels, the channel shuffle is linear, so a node is
+      ``shuffle(cat(sum_e beta_e mixed_e, sum_e beta_e bypass_e))``, assembled by one ``torch.cat``.
+    * The backward of that sum (:class:`_WeightedSum`) hands the output gradient unchanged to the unweighted terms
+      and computes each coefficient's gradient as one dot product, without temporaries.
+    * P-DARTS skip dropout: the masks are drawn at the start of the cell, one per edge holding ``skip_connect``, in
+      edge order, as contiguous tensors with the shape and dtype the per-edge cell uses, so a seeded run draws the
+      same masks as the per-edge cell on contiguous (NCHW) inputs.
+
+    Any memory format works; channels_last (which :class:`NASBench201Supernet` uses on a CPU) is the fast one there.
+    """
+
+    def __init__(
+        self,
+        C: int,
+        track_running_stats: bool,
+        partial_channels: int = 1,
+        edge_ops: Sequence[Sequence[str]] = (NB201_OPS,) * len(NB201_EDGES),
+    ) -> None:
+        super().__init__(C, track_running_stats, partial_channels, edge_ops)
+        self.partial_channels = partial_channels
+        self._sources = _plan_sources(edge_ops)
+        self._skip_edges = tuple(edge for edge, ops in enumerate(edge_ops) if "skip_connect" in ops)
+
+    def forward(
+        self,
+        x: Tensor,
+        weights: Tensor | Sequence[Sequence[Tensor]],
+        betas: Tensor | Sequence[Tensor] | None = None,
+        skip_dropout: float = 0.0,
+    ) -> Tensor:
+        if not isinstance(weights, Tensor):
+            weights = torch.stack([torch.stack(tuple(row)) for row in weights])
+        if betas is not None and not isinstance(betas, Tensor):
+            betas = torch.stack(tuple(betas))
+        coef = weights if betas is None else weights * betas.unsqueeze(1)
+        k = self.partial_channels
+        width = x.shape[1] // k
+        parts = [x.split([width, x.shape[1] - width], dim=1)] if k > 1 else []  # (ops' channels, bypass) of each node
+        masks = {}
+        if self.training and skip_dropout > 0:
+            # drawn in the per-edge cell's order (edge by edge) on contiguous tensors shaped like its, so that a
+            # seeded run draws the same masks as the per-edge cell on contiguous (NCHW) inputs
+            like = x if k == 1 else parts[0][0]
+            masks = {
+                edge: nn.functional.dropout(x.new_ones(like.shape), p=skip_dropout).contiguous(
+                    memory_format=_memory_format(x)
+                )
+                for edge in self._skip_edges
+            }
+        terms: list[list[tuple[Tensor, Tensor | None]]] = [[] for _ in range(4)]
+        nodes = [x]
+        for source, plan in enumerate(self._sources):
+            part = nodes[source] if k == 1 else parts[source][0]
+            if plan.convs:
+                relu = nn.functional.relu(part)
+                outs = [self._conv_bn(relu, kernel_size, members, coef, width) for kernel_size, members in plan.convs]
+                groups = [members for _, members in plan.convs]
+                if plan.same_conv_edges:  # both conv kinds on the same edges: add them before splitting per edge
+                    outs, groups = [outs[0] + outs[1]], groups[:1]
+                for out, members in zip(outs, groups, strict=True):
+                    # split, not slices: its backward is one `cat` instead of a zero-filled copy per slice
+                    for (edge, _), block in zip(members, out.split(width, dim=1), strict=True):
+                        terms[NB201_EDGES[edge][0]].append((block, None))
+            if plan.pools:
+                pooled = nn.functional.avg_pool2d(part, 3, stride=1, padding=1, count_include_pad=False)
+                for edge, op in plan.pools:
+                    terms[NB201_EDGES[edge][0]].append((pooled, coef[edge, op]))
+            for edge, op in plan.skips:
+                terms[NB201_EDGES[edge][0]].append((part * masks[edge] if masks else part, coef[edge, op]))
+            nodes.append(self._node(source + 1, terms[source + 1], parts, betas, part))
+            if k > 1 and source < 2:
+                parts.append(nodes[-1].split([width, x.shape[1] - width], dim=1))
+        return nodes[3]
+
+    def _conv_bn(
+        self, relu: Tensor, kernel_size: int, members: Sequence[tuple[int, int]], coef: Tensor, width: int
+    ) -> Tensor:
+        """Conv + BatchNorm of all ``members`` (edge, op) at once; channel block ``j`` is member ``j``, weighted."""
+        ops = [cast(ReLUConvBN, self.edges[edge].ops[op]) for edge, op in members]
+        convs = [cast(nn.Conv2d, op[1]) for op in ops]
+        bns = [cast(nn.BatchNorm2d, op[2]) for op in ops]
+        weight = convs[0].weight if len(convs) == 1 else torch.cat([conv.weight for conv in convs])
+        out = nn.functional.conv2d(relu, weight, padding=kernel_size // 2)
+        # contiguous: CPU batch_norm in channels_last reads a stride-0 weight wrongly (PyTorch 2.x)
+        scale = torch.stack([coef[edge, op] for edge, op in members]).repeat_interleave(width).contiguous()
+        bn = bns[0]
+        mean = var = None
+        if bn.track_running_stats:
+            mean = cast(Tensor, bn.running_mean) if len(bns) == 1 else torch.cat([b.running_mean for b in bns])
+            var = cast(Tensor, bn.running_var) if len(bns) == 1 else torch.cat([b.running_var for b in bns])
+        update = bn.training and bn.track_running_stats
+        momentum = 0.0
+        if update:
+            for b in bns:
+                cast(Tensor, b.num_batches_tracked).add_(1)
+            momentum = bn.momentum if bn.momentum is not None else 1.0 / float(cast(Tensor, bn.num_batches_tracked))
+        out = nn.functional.batch_norm(
+            out, mean, var, scale, None, bn.training or not bn.track_running_stats, momentum, bn.eps
+        )
+        if update and len(bns) > 1:
+            with torch.no_grad():
+                for b, m, v in zip(bns, cast(Tensor, mean).split(width), cast(Tensor, var).split(width), strict=True):
+                    cast(Tensor, b.running_mean).copy_(m)
+                    cast(Tensor, b.running_var).copy_(v)
+        return out
+
+    def _node(
+        self,
+        node: int,
+        terms: Sequence[tuple[Tensor, Tensor | None]],
+        parts: Sequence[Sequence[Tensor]],
+        betas: Tensor | None,
+        part: Tensor,
+    ) -> Tensor:
+        mixed = _weighted_sum(terms)
+        if mixed is None:  # every incoming edge is `none`
+            mixed = torch.zeros_like(part)
+        k = self.partial_channels
+        if k == 1:
+            return mixed
+        width = part.shape[1]
+        incoming = [(edge, source) for edge, (target, source) in enumerate(NB201_EDGES) if target == node]
+        bypass = cast(
+            Tensor,
+            _weighted_sum([(parts[source][1], None if betas is None else betas[edge]) for edge, source in incoming]),
+        )
+        # = channel_shuffle(cat([mixed, bypass]), k): mixed channel i goes to i * k, bypass group g's channel i to
+        # i * k + g; one `cat` in the layout of the input (in channels_last, channels are the last dimension)
+        if _memory_format(part) is torch.channels_last:
+            mixed, bypass = mixed.permute(0, 2, 3, 1), bypass.permute(0, 2, 3, 1)
+            groups = bypass.unflatten(3, (k - 1, width)).transpose(3, 4)
+            return torch.cat([mixed.unsqueeze(4), groups], dim=4).flatten(3, 4).permute(0, 3, 1, 2)
+        shuffled = torch.cat([mixed.unsqueeze(2), bypass.unflatten(1, (k - 1, width)).transpose(1, 2)], dim=2)
+        return shuffled.flatten(1, 2)
+
+
+def _memory_format(x: Tensor) -> torch.memory_format:
+    """``channels_last`` if ``x`` (4-d, possibly a channel slice) is laid out channels last, else contiguous."""
+    strides = x.stride()
+    if x.dim() == 4 and x.shape[1] > 1 and strides[1] == 1 and strides[3] >= x.shape[1]:
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 def _build_macro(
     C: int, N: int, num_classes: int, in_channels: int, make_cell: Callable[[int], nn.Module]
 ) -> tuple[nn.Module, nn.ModuleList, nn.Module, nn.Linear]:
@@ -435,6 +700,11 @@ def _check_pcdarts(owner: str, C: int, partial_channels: object, edge_normalizat
         )
 
 
+def _check_bool(owner: str, name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"`{owner}({name}={value!r})`: `{name}` must be a bool. Got {value!r} instead.")
+
+
 def _check_cell_type(owner: str, cell: str) -> None:
     if cell != "cell":
         raise ValueError(f"`{owner}`: NAS-Bench-201 has one cell type, 'cell'. Got {cell!r} instead.")
@@ -468,6 +738,12 @@ class NASBench201Supernet(Supernet):
     scripts pass 0, so batch statistics are used in eval mode too). The stem, reduction blocks and head use
     affine BatchNorm with running statistics. Input height and width must be at least 4.
 
+    By default (``fused=True``) the search cells compute the edges that leave a node together (see the module
+    docstring), and on a CPU the supernet runs in ``torch.channels_last`` memory format (the input is converted in
+    ``forward``; the convolutions' backward and the 3x3 pooling are several times faster in it there); the per-edge
+    reference (``fused=False``) keeps the input's format. Second derivatives (e.g. Hessian-vector products in
+    ``arch_alpha``) go through both.
+
     PC-DARTS options: with ``partial_channels = K > 1`` each mixed edge computes its ops on the first ``C / K``
     channels of its input (ops built with ``C / K`` channels); the other channels bypass the ops and the
     concatenation is channel-shuffled with ``K`` groups. With ``edge_normalization`` the parameter ``arch_beta``
@@ -483,6 +759,12 @@ class NASBench201Supernet(Supernet):
         track_running_stats: Whether the search cells' BatchNorms keep running statistics.
         partial_channels: PC-DARTS's ``K`` (1: off); must divide ``C``.
         edge_normalization: Whether to add PC-DARTS's edge normalization (``arch_beta``).
+        candidate_ops: ``{"cell": [ops of each of the 6 edges]}`` (P-DARTS's reduced op sets); ``None``: all 5 ops.
+        fused: Whether the search cells compute their edges together, per source node (shared ReLU, pooling and
+            identity, one stacked convolution per conv kind, BatchNorm scaled by the mixing weights, one fused sum
+            per node), instead of edge by edge and op by op as the research code does. Both give the same outputs
+            and gradients up to rounding and have the same parameters, buffers and ``state_dict`` keys; the
+            per-edge cells (``False``) are the reference the fused ones are tested against.
 
     Example:
         >>> _ = torch.manual_seed(0)
@@ -516,11 +798,14 @@ class NASBench201Supernet(Supernet):
         partial_channels: int = 1,
         edge_normalization: bool = False,
         candidate_ops: dict[str, list[list[str]]] | None = None,
+        fused: bool = True,
     ) -> None:
         super().__init__()
         _check_macro(type(self).__name__, C, N, num_classes, in_channels)
         _check_pcdarts(type(self).__name__, C, partial_channels, edge_normalization)
+        _check_bool(type(self).__name__, "fused", fused)
         self._edge_ops = _check_candidate_ops(type(self).__name__, candidate_ops)
+        self.fused = fused
         self.partial_channels = partial_channels
         self.edge_normalization = edge_normalization
         self.skip_dropout = 0.0
@@ -529,7 +814,9 @@ class NASBench201Supernet(Supernet):
             N,
             num_classes,
             in_channels,
-            lambda channels: _SearchCell(channels, track_running_stats, partial_channels, self._edge_ops),
+            lambda channels: (_FusedSearchCell if fused else _SearchCell)(
+                channels, track_running_stats, partial_channels, self._edge_ops
+            ),
         )
         self._is_search_cell = tuple(isinstance(cell, _SearchCell) for cell in self.cells)
         self.arch_alpha = nn.Parameter(1e-3 * torch.randn(len(NB201_EDGES), len(self._edge_ops[0])))
@@ -584,11 +871,17 @@ class NASBench201Supernet(Supernet):
                 f"`{type(self).__name__}.forward`: `weights` must have shape {tuple(self.arch_alpha.shape)}. "
                 f"Got {tuple(weights.shape)} instead."
             )
-        per_edge = [row.unbind(0) for row in weights.unbind(0)]
-        betas = self.normalized_betas().unbind(0) if self.edge_normalization else None
+        betas = self.normalized_betas() if self.edge_normalization else None
+        cell_weights: Tensor | list[tuple[Tensor, ...]] = weights
+        cell_betas: Tensor | tuple[Tensor, ...] | None = betas
+        if not self.fused:  # the per-edge cells take one scalar tensor per op
+            cell_weights = [row.unbind(0) for row in weights.unbind(0)]
+            cell_betas = None if betas is None else betas.unbind(0)
+        if self.fused and x.device.type == "cpu":  # faster on CPU, above all the convs' backward and the pooling
+            x = x.contiguous(memory_format=torch.channels_last)
         h = self.stem(x)
         for cell, is_search_cell in zip(self.cells, self._is_search_cell, strict=True):
-            h = cell(h, per_edge, betas, self.skip_dropout) if is_search_cell else cell(h)
+            h = cell(h, cell_weights, cell_betas, self.skip_dropout) if is_search_cell else cell(h)
         return self.classifier(self.head(h))
 
     def genotype(self) -> NASBench201Genotype:
@@ -695,6 +988,9 @@ class NASBench201Space(SearchSpace):
         edge_normalization: Whether the supernet has PC-DARTS's edge normalization (``arch_beta``, ``[6]``).
         candidate_ops: ``{"cell": [ops of each of the 6 edges]}``, the same count per edge: restricts the supernet's
             edges to these ops (P-DARTS's operation dropping); ``None``: all 5 ops everywhere.
+        fused: Whether the supernet's search cells compute their edges together per source node (the fast path,
+            see :class:`NASBench201Supernet`); ``False`` builds the per-edge reference cells. Same parameters and
+            ``state_dict`` keys either way.
 
     Raises:
         ValueError: If ``C``, ``N``, ``in_channels`` or ``partial_channels`` is not a positive integer,
@@ -730,6 +1026,7 @@ class NASBench201Space(SearchSpace):
         partial_channels: int = 1,
         edge_normalization: bool = False,
         candidate_ops: dict[str, list[list[str]]] | None = None,
+        fused: bool = True,
     ) -> None:
         for arg, value in (("C", C), ("N", N), ("in_channels", in_channels)):
             _check_positive_int(type(self).__name__, arg, value)
@@ -747,6 +1044,8 @@ class NASBench201Space(SearchSpace):
         self.edge_normalization = edge_normalization
         _check_candidate_ops(type(self).__name__, candidate_ops)
         self.candidate_ops = candidate_ops
+        _check_bool(type(self).__name__, "fused", fused)
+        self.fused = fused
 
     def build_supernet(self, num_classes: int) -> NASBench201Supernet:
         """Build a :class:`NASBench201Supernet` with freshly initialised weights and ``arch_alpha``."""
@@ -759,6 +1058,7 @@ class NASBench201Space(SearchSpace):
             partial_channels=self.partial_channels,
             candidate_ops=self.candidate_ops,
             edge_normalization=self.edge_normalization,
+            fused=self.fused,
         )
 
     def build_network(self, genotype: Genotype | str, num_classes: int) -> NASBench201Network:
@@ -779,6 +1079,7 @@ class NASBench201Space(SearchSpace):
         # the PC-DARTS options are shown only when set, so the default repr stays NAS-Bench-201's
         extra = "" if self.partial_channels == 1 else f", partial_channels={self.partial_channels}"
         extra += ", edge_normalization=True" if self.edge_normalization else ""
+        extra += "" if self.fused else ", fused=False"
         return (
             f"{type(self).__name__}(C={self.C}, N={self.N}, in_channels={self.in_channels}, "
             f"track_running_stats={self.track_running_stats}{extra})"

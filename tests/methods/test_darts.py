@@ -1,3 +1,4 @@
+import csv
 import json
 import math
 from pathlib import Path
@@ -6,10 +7,12 @@ import pytest
 import torch
 from lightning import Callback, Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
 
 from lightning_nas.callbacks import GenotypeExport
 from lightning_nas.datamodules import ArraySearchDataModule, ImageFolderSearchDataModule
 from lightning_nas.methods import DARTS
+from lightning_nas.methods.darts import optimizer_implementation
 from lightning_nas.spaces import NASBench201Genotype
 
 TINY = {"C": 4, "N": 1}
@@ -217,3 +220,140 @@ def test_genotype_export_history_survives_resume(tmp_path):
     )
     saved = json.loads((tmp_path / "resumed" / "genotype.json").read_text())
     assert len(saved["history"]) == 2 and saved["space"] == "nasbench201"
+
+
+# ---------------------------------------------------------------------------------------------------- optimizers
+class PlainOptimizers(DARTS):
+    """DARTS with torch's default (per-parameter loop) SGD and Adam on a CPU."""
+
+    def build_optimizers(self, precision="32-true"):
+        weight_opt, arch_opt = super().build_optimizers(precision)
+        for opt in (weight_opt, arch_opt):
+            for group in opt.param_groups:
+                group["foreach"] = False
+        return weight_opt, arch_opt
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_foreach_optimizers_give_the_weights_of_the_plain_ones(tmp_path, order):
+    x, y = _arrays(n=64)
+    models = []
+    for cls in (DARTS, PlainOptimizers):
+        seed_everything(3)
+        model = cls(space_options=TINY, num_classes=4, order=order, weight_nesterov=order == 2)
+        _trainer(tmp_path, max_epochs=2, limit_val_batches=0).fit(model, ArraySearchDataModule(x, y, batch_size=16))
+        models.append(model)
+    fast, plain = models
+    weight_opt, arch_opt = fast.optimizers()
+    assert weight_opt.param_groups[0]["foreach"] and arch_opt.param_groups[0]["foreach"]
+    assert plain.optimizers()[0].param_groups[0]["foreach"] is False
+    for a, b in zip(fast.parameters(), plain.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    assert str(fast.genotype()) == str(plain.genotype())
+
+
+@pytest.mark.parametrize(
+    "device,precision,expected",
+    [
+        ("cpu", "32-true", {"foreach": True}),
+        ("cpu", "bf16-mixed", {"foreach": True}),
+        ("cuda", "32-true", {"fused": True}),
+        ("cuda", "bf16-mixed", {"fused": True}),
+        ("cuda", "16-mixed", {"foreach": True}),  # the gradient scaler cannot clip the gradients of fused optimizers
+        ("meta", "32-true", {}),
+    ],
+)
+def test_optimizer_implementation_by_device_and_precision(device, precision, expected):
+    assert optimizer_implementation(device, precision) == expected
+    assert optimizer_implementation(torch.device(device), precision) == expected
+
+
+def test_build_optimizers_takes_the_implementation_of_the_module_device():
+    model = DARTS(space_options=TINY, num_classes=4)
+    weight_opt, arch_opt = model.build_optimizers()
+    assert isinstance(weight_opt, torch.optim.SGD) and isinstance(arch_opt, torch.optim.Adam)
+    assert weight_opt.param_groups[0]["foreach"] is True and arch_opt.param_groups[0]["foreach"] is True
+    assert {id(p) for p in weight_opt.param_groups[0]["params"]} == {id(p) for p in model.weight_parameters()}
+    assert {id(p) for p in arch_opt.param_groups[0]["params"]} == {id(p) for p in model.arch_parameters()}
+
+
+# --------------------------------------------------------------------------------------------- Lightning's cost
+class RecordSteps(DARTS):
+    """Records the loss and the correct count of every weight and architecture step, and the `self.log` calls of
+    every training step."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.arch_records, self.train_records, self.log_calls = [], [], []
+
+    def _arch_step(self, train, val, weight_opt, arch_opt):
+        loss, logits = super()._arch_step(train, val, weight_opt, arch_opt)
+        correct = (logits.argmax(1) == val[1]).sum().item()
+        self.arch_records.append((self.current_epoch, loss.item(), correct, len(val[1])))
+        return loss, logits
+
+    def _weight_step(self, x, y, weight_opt):
+        loss, logits = super()._weight_step(x, y, weight_opt)
+        self.train_records.append((self.current_epoch, loss.item(), (logits.argmax(1) == y).sum().item(), len(y)))
+        return loss, logits
+
+    def training_step(self, batch, batch_idx):
+        self.log_calls.append(0)
+        self.in_step = True
+        try:
+            return super().training_step(batch, batch_idx)
+        finally:
+            self.in_step = False
+
+    def log(self, *args, **kwargs):
+        if getattr(self, "in_step", False):
+            self.log_calls[-1] += 1
+        return super().log(*args, **kwargs)
+
+
+def _means(records):
+    """The loss (weighted by batch size) and the accuracy over ``(epoch, loss, correct, n)`` records."""
+    n = sum(r[3] for r in records)
+    return sum(r[1] * r[3] for r in records) / n, sum(r[2] for r in records) / n
+
+
+def test_epoch_metrics_are_the_means_of_their_epoch_and_step_losses_go_where_the_loggers_write(tmp_path):
+    x, y = _arrays(n=80)
+    seed_everything(0)
+    model = RecordSteps(space_options=TINY, num_classes=4)
+    logger = CSVLogger(tmp_path, name="csv")
+    trainer = _trainer(tmp_path, max_epochs=2, limit_val_batches=0, logger=logger, log_every_n_steps=2)
+    trainer.fit(model, ArraySearchDataModule(x, y, batch_size=16))  # 40 + 40 ids: 3 batches, the last of 8
+    # the step loss is logged on global batches 1, 3, 5 only: the aggregates are logged once per epoch
+    assert model.log_calls == [0, 1, 0, 1, 0, 1]
+    rows = list(csv.DictReader((Path(logger.log_dir) / "metrics.csv").open()))
+    steps = [(int(r["step"]), float(r["train/loss_step"])) for r in rows if r.get("train/loss_step")]
+    assert steps == [(g, pytest.approx(model.train_records[g][1])) for g in (1, 3, 5)]
+    for epoch in (0, 1):
+        train = [r for r in model.train_records if r[0] == epoch]
+        arch = [r for r in model.arch_records if r[0] == epoch]
+        assert len(train) == len(arch) == 3 and arch[-1][3] == 8
+        (row,) = [r for r in rows if r.get("train/loss_epoch") and int(r["epoch"]) == epoch]
+        assert float(row["train/loss_epoch"]) == pytest.approx(_means(train)[0], rel=1e-5)
+        assert float(row["train/acc"]) == pytest.approx(_means(train)[1], rel=1e-6)
+        assert float(row["arch/loss"]) == pytest.approx(_means(arch)[0], rel=1e-5)
+        assert float(row["arch/acc"]) == pytest.approx(_means(arch)[1], rel=1e-6)
+    assert trainer.callback_metrics["train/loss"].item() == pytest.approx(_means(train)[0], rel=1e-5)
+    assert "train/loss" not in rows[0]  # for callbacks only: the loggers get train/loss_epoch, as before
+
+
+def test_no_arch_metrics_are_logged_during_the_arch_warmup(tmp_path):
+    x, y = _arrays(n=32)
+    model = DARTS(space_options=TINY, num_classes=4, arch_warmup_epochs=1)
+    trainer = _trainer(tmp_path, max_epochs=1, limit_val_batches=0)
+    trainer.fit(model, ArraySearchDataModule(x, y, batch_size=16))
+    assert {"train/loss_epoch", "train/acc"} <= set(trainer.logged_metrics)
+    assert not {"arch/loss", "arch/acc"} & set(trainer.logged_metrics)
+
+
+def test_fast_dev_run_logs_the_step_loss(tmp_path):
+    x, y = _arrays(n=32)
+    model = DARTS(space_options=TINY, num_classes=4)
+    trainer = Trainer(accelerator="cpu", fast_dev_run=True, enable_progress_bar=False, default_root_dir=tmp_path)
+    trainer.fit(model, ArraySearchDataModule(x, y, batch_size=16))
+    assert "train/loss_step" in trainer.callback_metrics
