@@ -63,10 +63,11 @@ The per-op lower bound
     Nothing else: no weighting by ``α``, no sums over ops or edges, no per-edge Python, no channel shuffle. Each
     intermediate node is a slice of an op output of its edge from the previous node (with ``K > 1`` concatenated
     with the bypassed channels: one copy per node), the cell output the concatenation of its nodes (DARTS space) or
-    its last node (NAS-Bench-201); outputs that feed no node get a fixed gradient through
+    its last node (NAS-Bench-201); outputs that feed no node get a fixed random gradient through
     ``torch.autograd.backward``, so every primitive is differentiated too. Every pass computes all input and weight
     gradients (the two finite-difference passes of a second-order step need only the gradients of ``α``: there the
-    bound is a little high).
+    bound is a little high). The bound runs in whichever memory format, ``contiguous`` or ``channels_last``, is
+    faster for it (both are timed on the warm-up steps; the choice is printed next to its time).
 
     python benchmarks/search_step.py                                   # CPU, 2 threads, every configuration
     python benchmarks/search_step.py --configs nb201 --steps 10        # NAS-Bench-201 rows only, 10 timed steps
@@ -235,10 +236,32 @@ class _Grads:
         self.generator = torch.Generator().manual_seed(0)
 
     def __call__(self, t: Tensor) -> Tensor:
-        key = (tuple(t.shape), t.dtype, t.device)
-        if key not in self.tensors:
-            self.tensors[key] = (1e-3 * torch.randn(t.shape, generator=self.generator)).to(t)
+        key = (tuple(t.shape), t.dtype, t.device, _memory_format(t))
+        if key not in self.tensors:  # in the output's memory format: a mismatch sends the backward to slow kernels
+            self.tensors[key] = torch.empty_like(t).copy_(1e-3 * torch.randn(t.shape, generator=self.generator))
         return self.tensors[key]
+
+
+def _memory_format(t: Tensor) -> torch.memory_format:
+    if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+class _ChannelSlice(torch.autograd.Function):
+    """``x[:, start:stop]`` whose backward pads the gradient in ``x``'s memory format (PyTorch's pads it contiguous,
+    which sends the batch-norm and pooling backward of a ``channels_last`` network to slow kernels)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, start: int, stop: int) -> Tensor:
+        ctx.start, ctx.stop, ctx.shape, ctx.format = start, stop, x.shape, _memory_format(x)
+        return x[:, start:stop]
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+        padded = grad.new_zeros(ctx.shape).contiguous(memory_format=ctx.format)
+        padded[:, ctx.start : ctx.stop] = grad
+        return padded, None, None
 
 
 def _bn(x: Tensor) -> Tensor:
@@ -325,7 +348,8 @@ class _SourceWork(nn.Module):
                 continue
             outputs.append(out)
             for i, edge in enumerate(holders):
-                by_edge.setdefault(edge, (out, out[:, i * c : (i + 1) * c]))
+                if edge not in by_edge:
+                    by_edge[edge] = (out, _ChannelSlice.apply(out, i * c, (i + 1) * c) if n > 1 else out)
         return by_edge, outputs
 
 
@@ -468,14 +492,41 @@ class BoundNetwork(nn.Module):
 
 
 class BoundStep:
-    """The bound's step: passes x (the ``train`` pass + the ``val`` pass) / 2."""
+    """The bound's step: the ``train`` pass and the ``val`` pass (scaled to the step's passes when printed).
 
-    def __init__(self, network: BoundNetwork, order: int) -> None:
-        self.network, self.scale = network, PASSES_PER_STEP[order] / 2
+    The bound runs in the faster memory format for it, ``contiguous`` or ``channels_last``: on every warm-up step
+    both are timed, and the first timed step fixes the faster. Without warm-up it takes
+    ``channels_last`` on a CPU (where the convolutions' backward and the pooling are several times faster in it) and
+    ``contiguous`` on CUDA.
+    """
+
+    FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+
+    def __init__(self, network: BoundNetwork, device: str) -> None:
+        self.network, self.device = network, device
+        self.format: str | None = None
+        self.trials: dict[str, list[float]] = {name: [] for name in self.FORMATS}
+
+    def _passes(self, batch: dict[str, Sequence[Tensor]], memory_format: torch.memory_format) -> None:
+        for split in ("train", "val"):
+            x, y = batch[split][0], batch[split][1]
+            self.network.pass_(x.contiguous(memory_format=memory_format), y)
+
+    def warm_up(self, batch: dict[str, Sequence[Tensor]]) -> None:
+        for name, memory_format in self.FORMATS.items():
+            _sync(self.device)
+            start = CLOCK[0]()
+            self._passes(batch, memory_format)
+            _sync(self.device)
+            self.trials[name].append(CLOCK[0]() - start)
 
     def __call__(self, batch: dict[str, Sequence[Tensor]]) -> None:
-        self.network.pass_(batch["train"][0], batch["train"][1])
-        self.network.pass_(batch["val"][0], batch["val"][1])
+        if self.format is None:
+            if all(self.trials.values()):
+                self.format = min(self.trials, key=lambda name: min(self.trials[name]))
+            else:
+                self.format = "channels_last" if self.device == "cpu" else "contiguous"
+        self._passes(batch, self.FORMATS[self.format])
 
 
 # --------------------------------------------------------------------------------------------------- measurement
@@ -581,7 +632,10 @@ class Interleaved(Callback):
         timed = batch_idx >= self.warmup
         for name in names[shift:] + names[:shift]:
             memory = (self.probe.cuda and timed) or self._memory_step(batch_idx)
-            seconds, peak = self.probe.run(lambda name=name: self.runners[name](batch), memory)
+            runner = self.runners[name]
+            if not timed and hasattr(runner, "warm_up"):
+                runner = runner.warm_up
+            seconds, peak = self.probe.run(lambda runner=runner: runner(batch), memory)
             self.records[name].add(seconds, peak, timed)
         _sync(self.probe.device)
         self.work = CLOCK[0]() - entered
@@ -606,7 +660,7 @@ def measure(config: Config, args: argparse.Namespace) -> dict[str, Any]:
     reference_module = build_module(config, {**options, "fused": False} if fused else options).to(device)
     if fused:
         runners["reference"] = BareLoop(reference_module)
-    runners["bound"] = BoundStep(BoundNetwork(reference_module.supernet, config.space, (3, size, size)), config.order)
+    runners["bound"] = BoundStep(BoundNetwork(reference_module.supernet, config.space, (3, size, size)), device)
     if not fused:
         del reference_module
     runners["bound"].network.to(device)
@@ -631,7 +685,7 @@ def measure(config: Config, args: argparse.Namespace) -> dict[str, Any]:
     )
     with contextlib.suppress(_Finished):
         trainer.fit(trainer_module, datamodule)
-    return {"config": config, "fused": fused, "records": callback.records}
+    return {"config": config, "fused": fused, "records": callback.records, "bound_format": runners["bound"].format}
 
 
 def _mib(peak: int | None) -> str:
@@ -653,6 +707,7 @@ def format_row(result: dict[str, Any]) -> str:
         row += f" | reference = fused  {1.0:5.2f} x reference (no fused implementation yet)"
     row += (
         f" | bound {1000 * statistics.median(bound.times) * PASSES_PER_STEP[config.order] / 2:8.1f} ms"
+        f" {result['bound_format']:13s}"
         f"  {_median_ratio(fused.times, [t * PASSES_PER_STEP[config.order] / 2 for t in bound.times]):5.2f} x bound"
     )
     row += (

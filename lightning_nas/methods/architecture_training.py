@@ -166,7 +166,7 @@ class ArchitectureTraining(LightningModule):
             lr=hp.lr,
             momentum=hp.momentum,
             weight_decay=hp.weight_decay,
-            **optimizer_implementation(self.device, self.trainer.precision),  # foreach / fused: same weights
+            **optimizer_implementation(self.device, self.trainer.precision),  # fused: the same weights, faster
         )
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer, T_max=self._schedule_epochs(), eta_min=hp.lr_min

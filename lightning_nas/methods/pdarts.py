@@ -217,7 +217,7 @@ class PDARTS(DARTS):
         self.stage = stage
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self._seed(stage))
-            self.supernet = self._build_stage_supernet().to(self.device)
+            self.supernet = self.compiled(self._build_stage_supernet()).to(self.device, self._parameter_dtype())
         rank_zero_info(f"P-DARTS stage {stage}: {self.hparams.stage_layers[stage]} cells, {keep} operations per edge")
 
     @property
@@ -292,7 +292,11 @@ class PDARTS(DARTS):
             return
         self.stage = int(state["stage"])
         self.candidate_ops = candidate_ops
-        self.supernet = self._build_stage_supernet().to(self.device)
+        self.supernet = self.compiled(self._build_stage_supernet()).to(self.device, self._parameter_dtype())
+
+    def _parameter_dtype(self) -> torch.dtype:
+        """The dtype of the current supernet's weights (float64 under ``precision="64-true"``), for the next one's."""
+        return next(self.supernet.parameters()).dtype
 
     # ------------------------------------------------------------------ genotype
     @override

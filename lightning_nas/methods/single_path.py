@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from typing_extensions import override
 
 from lightning_nas.methods.candidate_pool import CandidatePool
-from lightning_nas.methods.darts import optimizer_implementation
+from lightning_nas.methods.precision import clip_grad_norm
 from lightning_nas.selection.scores import el2n
 from lightning_nas.spaces import Genotype, get_search_space, get_search_space_class
 
@@ -325,7 +325,6 @@ class SPOS(LightningModule):
             momentum=hp.momentum,
             nesterov=hp.nesterov,
             weight_decay=hp.weight_decay,
-            **optimizer_implementation(self.device, self.trainer.precision),  # foreach / fused: same weights
         )
         steps = self.trainer.estimated_stepping_batches
         if not math.isfinite(steps):
@@ -392,7 +391,7 @@ class SPOS(LightningModule):
                 p.grad = None
             self._unused = []
         if self.hparams.grad_clip:
-            self.clip_gradients(optimizer, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm")
+            clip_grad_norm(self, optimizer, self.hparams.grad_clip)  # in unscaled units under "16-mixed"
         optimizer.step()
         self.lr_schedulers().step()
 

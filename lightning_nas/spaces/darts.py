@@ -928,6 +928,8 @@ def _stacked_batch_norm(x: Tensor, bns: Sequence[nn.BatchNorm2d], weight: Tensor
         for b in bns:
             cast(Tensor, b.num_batches_tracked).add_(1)
         momentum = bn.momentum if bn.momentum is not None else 1.0 / float(cast(Tensor, bn.num_batches_tracked))
+    if weight is not None:  # CPU batch_norm in channels_last reads a stride-0 (expanded) weight wrongly (PyTorch 2.x)
+        weight = weight.contiguous()
     out = nn.functional.batch_norm(
         x, mean, var, weight, None, bn.training or not bn.track_running_stats, momentum, bn.eps
     )
@@ -972,7 +974,11 @@ class _FusedSearchCell(_SearchCell):
     * Per source node, the ReLU in front of the convs, each pooling with its affine-free BatchNorm (in training
       mode: batch statistics make it the same for every edge; every edge's running buffers are updated) and the
       identity are computed once and shared by all edges leaving the node; ``none`` is never computed.
-    * Each conv op (``sep_conv_3x3``, ..., ``dil_conv_5x5``) of all edges leaving a node runs as one call per
+    * The conv ops (``sep_conv_3x3``, ..., ``dil_conv_5x5``) read the node's shared ReLU. On a CPU, each edge's
+      op runs as its own calls (measured: oneDNN's backward of a batched depthwise or grouped pointwise conv is
+      2-4x slower than the separate calls it replaces), with the mixing weight as its last BatchNorm's scale, in
+      ``channels_last`` (the supernet converts its input on a CPU: the convs' backward and the pooling are 1.5-3x
+      faster in it). Elsewhere each conv op of all edges leaving a node runs as one call per
       stage: the ReLU output repeated once per edge, one depthwise conv with the edges' kernels concatenated
       (``torch.cat`` in ``forward``, so gradients reach the edges' own parameters), one grouped pointwise conv
       (``groups`` = edges), one ``batch_norm`` on the stacked channels with the edges' running buffers
@@ -1065,7 +1071,14 @@ class _FusedSearchCell(_SearchCell):
         stride = plan.stride
         factorized = [(edge, op) for edge, op in plan.skips if stride > 1]
         relu = nn.functional.relu(part) if plan.convs or factorized else None
-        if plan.convs:
+        if plan.convs and part.device.type == "cpu":
+            # one call per edge and stage on the shared ReLU: on a CPU, batching the edges' depthwise convs (and
+            # grouping their pointwise ones) makes the backward several times slower than separate calls
+            for name, members in plan.convs:
+                for edge, op in members:
+                    out = self._edge_conv(cast(Tensor, relu), name, edge, op, coef[edge, op], stride, width)
+                    terms[DARTS_EDGES[edge][0] - 2].append((out, None))
+        elif plan.convs:
             repeated: dict[int, Tensor] = {}
             summed: dict[tuple[int, ...], Tensor] = {}
             for name, members in plan.convs:
@@ -1100,6 +1113,21 @@ class _FusedSearchCell(_SearchCell):
             relu = cast(Tensor, relu)
             out = torch.cat([reduce.conv_1(relu), reduce.conv_2(relu[:, :, 1:, 1:])], dim=1)
             terms[node].append((_stacked_batch_norm(out, [reduce.bn], coef[edge, op].expand(width)), None))
+
+    def _edge_conv(self, relu: Tensor, name: str, edge: int, op: int, coef: Tensor, stride: int, width: int) -> Tensor:
+        """The conv op ``name`` of one edge on the shared ReLU, weighted by ``coef`` as its last BatchNorm's scale."""
+        _, padding, dilation, separable = _CONV_SPECS[name]
+        layers = cast(nn.Sequential, self.edges[edge].ops[op])
+
+        def stage(x: Tensor, first: int, stride: int, dilation: int, weight: Tensor | None) -> Tensor:
+            x = _depthwise_conv(x, cast(nn.Conv2d, layers[first]).weight, stride, padding, dilation)
+            x = nn.functional.conv2d(x, cast(nn.Conv2d, layers[first + 1]).weight)
+            return _stacked_batch_norm(x, [cast(nn.BatchNorm2d, layers[first + 2])], weight)
+
+        scale = coef.expand(width)
+        if not separable:
+            return stage(relu, 1, stride, dilation, scale)
+        return stage(nn.functional.relu(stage(relu, 1, stride, 1, None)), 5, 1, 1, scale)
 
     def _conv(
         self,
@@ -1160,7 +1188,8 @@ def _depthwise_conv(x: Tensor, weight: Tensor, stride: int, padding: int, dilati
     """
     channels = x.shape[1]
     batch, _, height, side = x.shape
-    if dilation != 2 or padding % 2 or height % 2 or side % 2 or stride > 2:
+    channels_last = _is_channels_last(x)
+    if dilation != 2 or padding % 2 or height % 2 or side % 2 or stride > 2 or (channels_last and stride == 1):
         return nn.functional.conv2d(x, weight, None, stride, padding, dilation, channels)
     if stride == 2:
         return nn.functional.conv2d(x[:, :, ::2, ::2], weight, None, 1, padding // 2, 1, channels)
@@ -1169,6 +1198,11 @@ def _depthwise_conv(x: Tensor, weight: Tensor, stride: int, padding: int, dilati
     out = nn.functional.conv2d(grids, weight, None, 1, padding // 2, 1, channels)
     out = out.view(batch, 2, 2, channels, height // 2, side // 2).permute(0, 3, 4, 1, 5, 2)
     return out.reshape(batch, channels, height, side)
+
+
+def _is_channels_last(x: Tensor) -> bool:
+    """Whether the 4-d ``x`` is laid out channels last (and not also contiguous, as a 1 x 1 map is)."""
+    return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
 def _cat(tensors: Sequence[Tensor]) -> Tensor:
@@ -1226,9 +1260,9 @@ class DARTSSupernet(Supernet):
             number ``k`` for every edge of the cell), the ops each edge mixes (P-DARTS); ``None`` gives all 8 ops
             to every edge.
         fused: Whether the search cells compute their edges together, per source node (shared ReLU, pooling and
-            identity, one depthwise and one grouped pointwise conv per conv op and stage for all edges leaving a
-            node, BatchNorm scaled by the mixing weights, one fused sum per node), instead of edge by edge and op
-            by op as the research code does. Both give the same outputs and gradients up to rounding and have the
+            identity; on a GPU one depthwise and one grouped pointwise conv per conv op and stage for all edges
+            leaving a node, on a CPU per-edge convs in ``channels_last``; BatchNorm scaled by the mixing weights,
+            one fused sum per node), instead of edge by edge and op by op as the research code does. Both give the same outputs and gradients up to rounding and have the
             same parameters, buffers and ``state_dict`` keys; the per-edge cells (``False``) are the reference the
             fused ones are tested against.
 
@@ -1373,6 +1407,8 @@ class DARTSSupernet(Supernet):
             weights = {cell: [row.unbind(0) for row in cast(Tensor, w).unbind(0)] for cell, w in weights.items()}
             betas = {cell: None if b is None else cast(Tensor, b).unbind(0) for cell, b in betas.items()}
         skip_dropout = self._skip_dropout
+        if self.fused and x.device.type == "cpu":  # faster on a CPU, above all the convs' backward and the pooling
+            x = x.contiguous(memory_format=torch.channels_last)
         s0, s1 = self.stem(x)
         for cell in self.cells:
             cell_type = "reduce" if cell.reduction else "normal"

@@ -19,7 +19,8 @@ NUMBER = r"[0-9]+(?:\.[0-9]+)?"
 ROW = re.compile(
     rf"^(?P<name>(?:nb201|darts)/(?:DARTS|PC-DARTS|beta-DARTS)/o[12]/b[0-9]+) +(?P<ms>{NUMBER}) ms/step +"
     rf"(?P<ips>{NUMBER}) img/s +peak +(?:{NUMBER}|n/a) MiB \| .* (?P<reference>{NUMBER}) x reference.* \| "
-    rf"bound +{NUMBER} ms +(?P<bound>{NUMBER}) x bound \| Trainer +{NUMBER} ms +(?P<trainer>{NUMBER}) x bare$"
+    rf"bound +{NUMBER} ms (?:contiguous|channels_last) +(?P<bound>{NUMBER}) x bound \| "
+    rf"Trainer +{NUMBER} ms +(?P<trainer>{NUMBER}) x bare$"
 )
 
 

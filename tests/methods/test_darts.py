@@ -12,6 +12,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning_nas.callbacks import GenotypeExport
 from lightning_nas.datamodules import ArraySearchDataModule, ImageFolderSearchDataModule
 from lightning_nas.methods import DARTS
+from lightning_nas.methods import darts as darts_module
 from lightning_nas.methods.darts import optimizer_implementation
 from lightning_nas.spaces import NASBench201Genotype
 
@@ -223,43 +224,41 @@ def test_genotype_export_history_survives_resume(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------- optimizers
-class PlainOptimizers(DARTS):
-    """DARTS with torch's default (per-parameter loop) SGD and Adam on a CPU."""
-
-    def build_optimizers(self, precision="32-true"):
-        weight_opt, arch_opt = super().build_optimizers(precision)
-        for opt in (weight_opt, arch_opt):
-            for group in opt.param_groups:
-                group["foreach"] = False
-        return weight_opt, arch_opt
+def _fit_with_implementation(tmp_path, monkeypatch, implementation, order):
+    """A 2-epoch search whose optimizers take ``implementation`` (``None``: the module's choice)."""
+    if implementation is not None:
+        monkeypatch.setattr(darts_module, "optimizer_implementation", lambda device, precision=None: implementation)
+    x, y = _arrays(n=64)
+    seed_everything(3)
+    model = DARTS(space_options=TINY, num_classes=4, order=order, weight_nesterov=order == 2)
+    _trainer(tmp_path, max_epochs=2, limit_val_batches=0).fit(model, ArraySearchDataModule(x, y, batch_size=16))
+    monkeypatch.undo()
+    return model
 
 
 @pytest.mark.parametrize("order", [1, 2])
-def test_foreach_optimizers_give_the_weights_of_the_plain_ones(tmp_path, order):
-    x, y = _arrays(n=64)
-    models = []
-    for cls in (DARTS, PlainOptimizers):
-        seed_everything(3)
-        model = cls(space_options=TINY, num_classes=4, order=order, weight_nesterov=order == 2)
-        _trainer(tmp_path, max_epochs=2, limit_val_batches=0).fit(model, ArraySearchDataModule(x, y, batch_size=16))
-        models.append(model)
-    fast, plain = models
-    weight_opt, arch_opt = fast.optimizers()
-    assert weight_opt.param_groups[0]["foreach"] and arch_opt.param_groups[0]["foreach"]
+def test_fused_and_foreach_optimizers_give_the_weights_of_the_plain_ones(tmp_path, monkeypatch, order):
+    plain = _fit_with_implementation(tmp_path, monkeypatch, {"foreach": False}, order)
+    fused = _fit_with_implementation(tmp_path, monkeypatch, None, order)  # the default on a CPU: fused
+    foreach = _fit_with_implementation(tmp_path, monkeypatch, {"foreach": True}, order)  # CUDA under 16-mixed
+    for opt in fused.optimizers():
+        assert opt.param_groups[0]["fused"] is True
     assert plain.optimizers()[0].param_groups[0]["foreach"] is False
-    for a, b in zip(fast.parameters(), plain.parameters()):
-        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
-    assert str(fast.genotype()) == str(plain.genotype())
+    for a, b, c in zip(plain.parameters(), fused.parameters(), foreach.parameters()):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)  # float rounding
+        torch.testing.assert_close(c, a, rtol=0, atol=0)  # the same operations in the same order
+    assert str(fused.genotype()) == str(plain.genotype())
 
 
 @pytest.mark.parametrize(
     "device,precision,expected",
     [
-        ("cpu", "32-true", {"foreach": True}),
-        ("cpu", "bf16-mixed", {"foreach": True}),
+        ("cpu", "32-true", {"fused": True}),
+        ("cpu", "bf16-mixed", {}),
         ("cuda", "32-true", {"fused": True}),
-        ("cuda", "bf16-mixed", {"fused": True}),
-        ("cuda", "16-mixed", {"foreach": True}),  # the gradient scaler cannot clip the gradients of fused optimizers
+        ("cuda", "bf16-true", {"fused": True}),
+        ("cuda", "16-mixed", {"foreach": True}),  # Lightning cannot clip the gradients of fused optimizers under AMP
+        ("cuda", "bf16-mixed", {"foreach": True}),
         ("meta", "32-true", {}),
     ],
 )
@@ -272,9 +271,18 @@ def test_build_optimizers_takes_the_implementation_of_the_module_device():
     model = DARTS(space_options=TINY, num_classes=4)
     weight_opt, arch_opt = model.build_optimizers()
     assert isinstance(weight_opt, torch.optim.SGD) and isinstance(arch_opt, torch.optim.Adam)
-    assert weight_opt.param_groups[0]["foreach"] is True and arch_opt.param_groups[0]["foreach"] is True
+    assert weight_opt.param_groups[0]["fused"] is True and arch_opt.param_groups[0]["fused"] is True
     assert {id(p) for p in weight_opt.param_groups[0]["params"]} == {id(p) for p in model.weight_parameters()}
     assert {id(p) for p in arch_opt.param_groups[0]["params"]} == {id(p) for p in model.arch_parameters()}
+    assert not model.build_optimizers("bf16-mixed")[0].param_groups[0]["fused"]
+
+
+def test_bf16_mixed_search_clips_gradients_with_its_optimizers(tmp_path):
+    x, y = _arrays(n=32)
+    model = DARTS(space_options=TINY, num_classes=4, grad_clip=5.0, arch_grad_clip=1.0)
+    trainer = _trainer(tmp_path, max_epochs=1, limit_val_batches=0, precision="bf16-mixed")
+    trainer.fit(model, ArraySearchDataModule(x, y, batch_size=16))
+    assert trainer.global_step == 2 and not model.optimizers()[0].param_groups[0]["fused"]  # one iteration
 
 
 # --------------------------------------------------------------------------------------------- Lightning's cost

@@ -38,6 +38,7 @@ def test_ddp_keeps_both_levels_identical_on_every_rank(tmp_path, order):
     x, y = torch.rand(64, 3, 8, 8, generator=g), torch.arange(64) % 4
     model = DARTS(space_options={"C": 4, "N": 1}, num_classes=4, order=order)
     alpha0 = model.arch_parameters()[0].detach().clone()
+    assert model.supernet.fused
     trainer = Trainer(
         accelerator="cpu",
         strategy="ddp_spawn",
@@ -84,6 +85,7 @@ def test_ddp_variants_keep_identical_architectures(tmp_path, name):
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(32, 3, 8, 8, generator=g), torch.arange(32) % 4
     model = VARIANTS[name]()
+    assert model.supernet.fused  # the default supernet: shared-input fused cells
     trainer = Trainer(
         accelerator="cpu",
         strategy="ddp_spawn",

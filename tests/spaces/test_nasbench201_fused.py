@@ -23,7 +23,7 @@ CONV, SKIP, POOL, NONE, ONE = "nor_conv_3x3", "skip_connect", "avg_pool_3x3", "n
 SUBSETS = {
     # P-DARTS's later stages: a different op list per edge, in any order
     "two_ops": [[NONE, CONV], [SKIP, ONE], [CONV, POOL], [POOL, NONE], [ONE, CONV], [SKIP, NONE]],
-    # an edge whose only op is `none`, the other single ops, and a node (2) fed by `none` only
+    # edges whose only op is `none` (nodes 1 and 2 are fed by `none` only: zeros), and single ops
     "single_ops": [[NONE], [NONE], [NONE], [CONV], [ONE], [SKIP]],
     "no_conv": [[SKIP, POOL], [NONE, SKIP], [POOL, SKIP], [SKIP, NONE], [POOL, NONE], [NONE, POOL]],
     "no_3x3": [
