@@ -32,6 +32,9 @@ Printed per configuration, one line:
 * ``x reference``: the speed-up of the fused step over the per-edge reference (reference time / fused time, > 1:
   fused faster), the median of the per-step ratios;
 * ``x bound``: the fused step time over the per-op lower bound (>= 1 up to noise; the issue's target is <= 1.3);
+* ``guard``: the divergence guard's share of the fused step (watching both losses and ``α``, checking them), timed
+  apart after each bare step (target <= 1 %);
+* ``targets``: each of the issue's targets that applies to the row, ``met`` or ``MISSED`` (:func:`targets`).
 * ``Trainer ... x bare``: the Trainer step over the fused bare step (the issue's target: within 3 %, <= 1.03). The
   Trainer step is the time between two consecutive ``on_train_batch_start`` calls minus the time this script's
   callback spends running the other implementations in between, so it holds everything Lightning does per batch
@@ -211,6 +214,7 @@ class BareLoop:
     def __init__(self, module: DARTS) -> None:
         self.module = module
         self.weight_opt, self.arch_opt = module.build_optimizers()
+        self.guard_times: list[float] = []
         module.manual_backward = lambda loss, *args, **kwargs: loss.backward(*args, **kwargs)
         module.clip_gradients = self._clip
         module._mean_across_processes = lambda tensors: tensors
@@ -222,7 +226,20 @@ class BareLoop:
 
     def __call__(self, batch: dict[str, Sequence[Tensor]]) -> None:
         (x_t, y_t, *_), (x_v, y_v, *_) = batch["train"], batch["val"]
-        self.module._search_step((x_t, y_t), (x_v, y_v), self.weight_opt, self.arch_opt)
+        weight_result, arch_result = self.module._search_step((x_t, y_t), (x_v, y_v), self.weight_opt, self.arch_opt)
+        self._guard(weight_result[0], None if arch_result is None else arch_result[0])
+
+    def _guard(self, weight_loss: Tensor, arch_loss: Tensor | None) -> None:
+        """The divergence guard's work of ``training_step`` (watch both levels and α, check), timed apart."""
+        _sync(str(weight_loss.device))
+        start = CLOCK[0]()
+        guard = self.module.divergence
+        guard.watch("weight loss", 0, weight_loss)
+        if arch_loss is not None:
+            guard.watch("architecture loss", 0, arch_loss)
+            guard.watch("architecture parameters", 0, *self.module.arch_parameters())
+        guard.check()  # every step on a CPU; on CUDA every `log_every_n_steps` steps (timed here every step)
+        self.guard_times.append(CLOCK[0]() - start)
 
 
 class _Grads:
@@ -685,7 +702,14 @@ def measure(config: Config, args: argparse.Namespace) -> dict[str, Any]:
     )
     with contextlib.suppress(_Finished):
         trainer.fit(trainer_module, datamodule)
-    return {"config": config, "fused": fused, "records": callback.records, "bound_format": runners["bound"].format}
+    return {
+        "config": config,
+        "fused": fused,
+        "records": callback.records,
+        "bound_format": runners["bound"].format,
+        "device": device,
+        "guard_times": getattr(runners.get("fused"), "guard_times", None),
+    }
 
 
 def _mib(peak: int | None) -> str:
@@ -714,7 +738,37 @@ def format_row(result: dict[str, Any]) -> str:
         f" | Trainer {1000 * statistics.median(trainer.times):9.1f} ms"
         f"  {_median_ratio(trainer.times, fused.times):6.3f} x bare"
     )
-    return row
+    guard = result.get("guard_times") or [0.0]
+    row += f" | guard {100 * statistics.median(guard) / statistics.median(fused.times):.3f} %"
+    return row + " | targets " + ", ".join(f"{name} {'met' if ok else 'MISSED'}" for name, ok in targets(result))
+
+
+def targets(result: dict[str, Any]) -> list[tuple[str, bool]]:
+    """The issue's targets for one configuration: ``(name, met)`` pairs.
+
+    Against the per-edge reference, 2 CPU threads: NAS-Bench-201 >= 2.5x, the DARTS space (DARTS, PC-DARTS,
+    β-DARTS) >= 2x, second order >= 2x; on CUDA NAS-Bench-201 >= 3x; peak memory no higher; within 1.3x of the
+    per-op bound; the Trainer step within 3 % of the bare loop.
+    """
+    config, records = result["config"], result["records"]
+    fused, bound, trainer = records["fused"], records["bound"], records["Trainer"]
+    checks: list[tuple[str, bool]] = []
+    if result["fused"]:
+        reference = records["reference"]
+        cuda = result.get("device") == "cuda"
+        speedup = 3.0 if cuda and config.space == "nasbench201" else 2.5 if config.space == "nasbench201" else 2.0
+        if not cuda or config.space == "nasbench201":
+            ratio = _median_ratio(reference.times, fused.times)
+            checks.append((f">={speedup:g}x reference", ratio >= speedup))
+        if fused.peak is not None and reference.peak is not None:
+            checks.append(("memory <= reference", fused.peak <= reference.peak))
+    bound_times = [t * PASSES_PER_STEP[config.order] / 2 for t in bound.times]
+    checks.append(("<=1.3x bound", _median_ratio(fused.times, bound_times) <= 1.3))
+    checks.append(("Trainer <=1.03x bare", _median_ratio(trainer.times, fused.times) <= 1.03))
+    guard = result.get("guard_times")
+    if guard:
+        checks.append(("guard <=1%", statistics.median(guard) <= 0.01 * statistics.median(fused.times)))
+    return checks
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -10,15 +10,7 @@ from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
-
-def _check_int(name: str, value: Any, minimum: int, allow_none: bool) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        allowed = f"an int >= {minimum}" + (" or None" if allow_none else "")
-        raise ValueError(
-            f"`CandidatePoolStopping({name}={value!r})`: `{name}` must be {allowed}. Got {value!r} instead."
-        )
+from lightning_nas.checks import check_bool, check_number
 
 
 def pool_update_fraction(current: set[str] | frozenset[str], earlier: set[str] | frozenset[str]) -> float:
@@ -105,15 +97,12 @@ class CandidatePoolStopping(Callback):
         min_pool_size: int | None = None,
         verbose: bool = True,
     ) -> None:
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha < 1:
-            raise ValueError(f"`CandidatePoolStopping(alpha={alpha!r})`: `alpha` must be in [0, 1). Got {alpha!r}.")
-        _check_int("interval", interval, 1, allow_none=True)
-        _check_int("min_pool_size", min_pool_size, 1, allow_none=True)
-        if not isinstance(check_after_warmup, bool):
-            raise ValueError(
-                f"`CandidatePoolStopping(check_after_warmup={check_after_warmup!r})`: `check_after_warmup` must be a "
-                f"bool. Got {check_after_warmup!r} instead."
-            )
+        name = type(self).__name__
+        check_number(name, "alpha", alpha, low=0, high=1, high_open=True)
+        check_number(name, "interval", interval, low=1, integer=True, optional=True)
+        check_number(name, "min_pool_size", min_pool_size, low=1, integer=True, optional=True)
+        check_bool(name, "check_after_warmup", check_after_warmup)
+        check_bool(name, "verbose", verbose)
         self.alpha = float(alpha)
         self.interval = interval
         self.check_after_warmup = check_after_warmup

@@ -9,6 +9,8 @@ from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
+from lightning_nas.checks import check_bool, check_choice, check_number
+
 __all__ = ["PARAMETER_FREE_OPS", "SKIP_OPS", "CollapseMonitor", "count_ops", "genotype_ops"]
 
 #: The parameter-free operations of each search space (``none`` never appears in a DARTS-space genotype).
@@ -171,32 +173,17 @@ class CollapseMonitor(Callback):
             raise ValueError(
                 f"`CollapseMonitor(ops={ops!r})`: `ops` must be a non-empty sequence of op names or None. Got {ops!r}."
             )
-        if not isinstance(parameter_free, bool):
-            raise ValueError(
-                f"`CollapseMonitor(parameter_free={parameter_free!r})`: `parameter_free` must be a bool. "
-                f"Got {parameter_free!r} instead."
-            )
+        name = type(self).__name__
+        check_bool(name, "parameter_free", parameter_free)
         if parameter_free and ops is not None:
             raise ValueError(
                 f"`CollapseMonitor(ops={ops!r}, parameter_free=True)`: give either `ops` or `parameter_free=True`, "
                 "not both."
             )
-        if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1):
-            raise ValueError(
-                f"`CollapseMonitor(threshold={threshold!r})`: `threshold` must be an int >= 1 or None. "
-                f"Got {threshold!r} instead."
-            )
-        if cell not in (None, "normal", "reduce"):
-            raise ValueError(
-                f"`CollapseMonitor(cell={cell!r})`: `cell` must be 'normal', 'reduce' or None. Got {cell!r} instead."
-            )
-        if not isinstance(stop, bool):
-            raise ValueError(f"`CollapseMonitor(stop={stop!r})`: `stop` must be a bool. Got {stop!r} instead.")
-        if isinstance(start_epoch, bool) or not isinstance(start_epoch, int) or start_epoch < 0:
-            raise ValueError(
-                f"`CollapseMonitor(start_epoch={start_epoch!r})`: `start_epoch` must be an int >= 0. "
-                f"Got {start_epoch!r} instead."
-            )
+        check_number(name, "threshold", threshold, low=1, integer=True, optional=True)
+        check_choice(name, "cell", cell, ("normal", "reduce", None))
+        check_bool(name, "stop", stop)
+        check_number(name, "start_epoch", start_epoch, low=0, integer=True)
         self.ops = tuple(ops) if ops is not None else None
         self.parameter_free = parameter_free
         self.threshold = threshold

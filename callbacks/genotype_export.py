@@ -10,6 +10,8 @@ from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
+from lightning_nas.checks import check_path
+
 
 class GenotypeExport(Callback):
     """Records ``pl_module.genotype()`` every epoch and writes ``genotype.json`` at the end of fit.
@@ -29,8 +31,12 @@ class GenotypeExport(Callback):
     """
 
     def __init__(self, filename: str = "genotype.json", dirpath: str | None = None) -> None:
-        if not filename or os.sep in filename:
-            raise ValueError(f"`GenotypeExport(filename={filename!r})`: `filename` must be a plain file name.")
+        if not isinstance(filename, str) or not filename or os.sep in filename:
+            raise ValueError(
+                f"`GenotypeExport(filename={filename!r})`: `filename` must be a plain file name. "
+                f"Got {filename!r} instead."
+            )
+        check_path("GenotypeExport", "dirpath", dirpath)
         self.filename = filename
         self.dirpath = dirpath
         self._history: dict[int, str] = {}

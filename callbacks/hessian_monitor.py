@@ -12,15 +12,10 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from typing_extensions import override
 
+from lightning_nas.checks import check_number
 from lightning_nas.hessian import dominant_eigenvalue, hessian_vector_product
 
 __all__ = ["HessianMonitor"]
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`HessianMonitor({name}={value!r})`: `{name}` must be an int >= 1. Got {value!r} instead.")
-    return value
 
 
 class HessianMonitor(Callback):
@@ -61,6 +56,7 @@ class HessianMonitor(Callback):
         log_key: the name the eigenvalue is logged under.
 
     Raises:
+        TypeError: an argument of the wrong type (e.g. a number given as a string).
         ValueError: an argument is out of range.
         TypeError: (during fit) the module has no ``arch_parameters()``, or no validation data is available.
 
@@ -85,13 +81,12 @@ class HessianMonitor(Callback):
         seed: int = 0,
         log_key: str = "arch/hessian_eigenvalue",
     ) -> None:
-        self.every_n_epochs = _positive_int("every_n_epochs", every_n_epochs)
-        self.num_iters = _positive_int("num_iters", num_iters)
-        self.val_batches = _positive_int("val_batches", val_batches)
-        if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0:
-            raise ValueError(f"`HessianMonitor(tol={tol!r})`: `tol` must be a number >= 0. Got {tol!r} instead.")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"`HessianMonitor(seed={seed!r})`: `seed` must be an int. Got {seed!r} instead.")
+        name = type(self).__name__
+        for arg, value in (("every_n_epochs", every_n_epochs), ("num_iters", num_iters), ("val_batches", val_batches)):
+            check_number(name, arg, value, low=1, integer=True)
+        check_number(name, "tol", tol, low=0)
+        check_number(name, "seed", seed, integer=True)
+        self.every_n_epochs, self.num_iters, self.val_batches = every_n_epochs, num_iters, val_batches
         if not isinstance(log_key, str) or not log_key:
             raise ValueError(f"`HessianMonitor(log_key={log_key!r})`: `log_key` must be a non-empty string.")
         self.tol = float(tol)

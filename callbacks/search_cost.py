@@ -14,6 +14,8 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 from typing_extensions import override
 
+from lightning_nas.checks import check_path
+
 _SPLITS: tuple[str, ...] = ("train", "val")
 # the counters summed over ranks, in this order
 _COUNTS: tuple[str, ...] = ("train_samples", "val_samples", "train_passes", "val_passes", "eval_samples")
@@ -88,6 +90,7 @@ class SearchCost(Callback):
             raise ValueError(
                 f"`SearchCost(filename={filename!r})`: `filename` must be a plain file name. Got {filename!r} instead."
             )
+        check_path("SearchCost", "dirpath", dirpath)
         self.filename = filename
         self.dirpath = dirpath
         self._totals: dict[str, float] = dict.fromkeys((*_COUNTS, *_TIMES, "epochs", "fit_time_s", "pool"), 0.0)

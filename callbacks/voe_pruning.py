@@ -15,6 +15,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 from typing_extensions import override
 
+from lightning_nas.checks import check_bool, check_number, check_path
 from lightning_nas.selection.voe import class_balance_degree, class_limits, select_prune, voe
 
 Criterion = Literal["low/high", "high/low", "low/low", "high/high"]
@@ -172,6 +173,7 @@ class VoEPruning(Callback):
         dirpath: folder of the history; ``None`` uses ``trainer.log_dir`` (or ``default_root_dir``).
 
     Raises:
+        TypeError: an argument of the wrong type (e.g. a number given as a string).
         ValueError: an argument is out of range.
         TypeError: (during fit) the module does not return per-sample records, its ``search_stage`` is not an int, or
             the data module cannot remove ids.
@@ -200,35 +202,28 @@ class VoEPruning(Callback):
         filename: str = "pruning_history.json",
         dirpath: str | None = None,
     ) -> None:
-        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 2:
+        name = type(self).__name__
+        check_number(name, "interval", interval, integer=True)
+        if interval < 2:
             raise ValueError(
-                f"`VoEPruning(interval={interval!r})`: `interval` must be an int >= 2 (the VoE of a 1-epoch window is "
+                f"`{name}(interval={interval!r})`: `interval` must be an integer >= 2 (the VoE of a 1-epoch window is "
                 f"always 0). Got {interval!r} instead."
             )
         for arg, value in (("train_ratio", train_ratio), ("val_ratio", val_ratio)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-                raise ValueError(f"`VoEPruning({arg}={value!r})`: `{arg}` must be in [0, 1). Got {value!r} instead.")
-        if not isinstance(class_balance, bool):
-            raise ValueError(
-                f"`VoEPruning(class_balance={class_balance!r})`: `class_balance` must be a bool. "
-                f"Got {class_balance!r} instead."
-            )
+            check_number(name, arg, value, low=0, high=1, high_open=True)
+        check_bool(name, "class_balance", class_balance)
         if criterion not in _CRITERIA:
             raise ValueError(
                 f"`VoEPruning(criterion={criterion!r})`: `criterion` must be one of {list(_CRITERIA)} (weight split / "
                 f"architecture split). Got {criterion!r} instead."
             )
-        if num_prunings is not None and (
-            isinstance(num_prunings, bool) or not isinstance(num_prunings, int) or num_prunings < 0
-        ):
-            raise ValueError(
-                f"`VoEPruning(num_prunings={num_prunings!r})`: `num_prunings` must be an int >= 0 or None. "
-                f"Got {num_prunings!r} instead."
-            )
+        check_number(name, "num_prunings", num_prunings, low=0, integer=True, optional=True)
+        check_bool(name, "log_class_counts", log_class_counts)
         if not isinstance(filename, str) or not filename or os.sep in filename:
             raise ValueError(
                 f"`VoEPruning(filename={filename!r})`: `filename` must be a plain file name. Got {filename!r} instead."
             )
+        check_path(name, "dirpath", dirpath)
         self.interval = interval
         self.train_ratio = float(train_ratio)
         self.val_ratio = float(val_ratio)

@@ -10,6 +10,8 @@ import torch
 from torch.utils.data import Dataset
 from typing_extensions import override
 
+from lightning_nas.checks import check_bool
+
 from .search import SearchData, SearchDataModule, _splitmix64
 
 ArrayLike = Any  # numpy array or torch tensor (kept loose so LightningCLI can still document the module)
@@ -258,10 +260,8 @@ class ArraySearchDataModule(SearchDataModule):
         self._num_classes = int(num_classes)
 
     def _set_augmentation(self, augment: bool, crop_padding: int | None, hflip: bool) -> None:
-        if not isinstance(augment, bool):
-            raise ValueError(self._msg("augment", augment, "must be a bool"))
-        if not isinstance(hflip, bool):
-            raise ValueError(self._msg("hflip", hflip, "must be a bool"))
+        check_bool(type(self).__name__, "augment", augment)
+        check_bool(type(self).__name__, "hflip", hflip)
         if crop_padding is not None:
             self._check_int("crop_padding", crop_padding, minimum=0)
         self.augment, self.crop_padding, self.hflip = augment, crop_padding, hflip
@@ -293,6 +293,20 @@ class ArraySearchDataModule(SearchDataModule):
             raise ValueError(
                 f"`{name}({x_name}=...)`: `{x_name}` must be uint8 (0..255) or floating point. "
                 f"Got dtype {x.dtype} instead."
+            )
+        if isinstance(x, torch.Tensor) and x.is_floating_point():
+            finite: torch.Tensor | None = torch.isfinite(x).reshape(len(x), -1).all(1)
+        elif isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating):
+            finite = torch.from_numpy(np.isfinite(x).reshape(len(x), -1).all(1))
+        else:  # uint8: always finite
+            finite = None
+        if finite is not None and len(finite) and not bool(finite.all()):
+            # one NaN/inf pixel would make the pool's normalisation statistics, and so every batch, non-finite
+            bad = torch.nonzero(~finite).flatten().tolist()
+            shown = ", ".join(map(str, bad[:5])) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+            raise ValueError(
+                f"`{name}({x_name}=...)`: `{x_name}` holds NaN or infinite values, in image(s) {shown}. "
+                "Remove or repair them: they would make the normalisation statistics, and every batch, NaN."
             )
         if not isinstance(y, (np.ndarray, torch.Tensor)):
             y = np.asarray(y)

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lightning_nas.checks import check_number
+
 from .arrays import ArrayLike, ArraySearchDataModule
 
 _TEST_SPLIT_SEED = 0
@@ -38,6 +40,7 @@ class DigitsSearchDataModule(ArraySearchDataModule):
             ``val_fraction``, ``split``, ``paired``, ``num_workers``, ``seed``, ...).
 
     Raises:
+        TypeError: an argument of the wrong type (e.g. a number given as a string).
         ValueError: an argument is out of range.
         ImportError: (in ``setup``) scikit-learn is missing.
 
@@ -58,8 +61,7 @@ class DigitsSearchDataModule(ArraySearchDataModule):
         **kwargs: Any,
     ) -> None:
         super(ArraySearchDataModule, self).__init__(**kwargs)  # skips the array arguments, keeps the base ones
-        if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 <= test_fraction < 1:
-            raise ValueError(self._msg("test_fraction", test_fraction, "must be in [0, 1)"))
+        check_number(type(self).__name__, "test_fraction", test_fraction, low=0, high=1, high_open=True)
         self._check_int("upscale", upscale, minimum=1)
         self._set_augmentation(augment, crop_padding, hflip)
         self.test_fraction = float(test_fraction)

@@ -36,6 +36,8 @@ from torch import Tensor
 from torch.nn import functional as F
 from typing_extensions import override
 
+from lightning_nas.checks import check_bool, check_number
+
 from .search import SearchDataModule
 from .subsets import RandomSubsetDataModule
 
@@ -95,7 +97,8 @@ class ReducedDataModule(LightningDataModule):
         antialias: low-pass filter when downsampling (as PIL's ``Resize``).
 
     Raises:
-        TypeError: ``datamodule`` is not a search data module.
+        TypeError: ``datamodule`` is not a search data module, or an argument is of the wrong type (e.g. a number
+            given as a string).
         ValueError: an argument is out of range.
 
     Example:
@@ -128,16 +131,10 @@ class ReducedDataModule(LightningDataModule):
                 f"`{name}(datamodule=...)`: `datamodule` must be a `SearchDataModule` (e.g. "
                 f"`CIFAR10SearchDataModule`). Got {type(datamodule).__name__} instead."
             )
-        bad_resolution = isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1
-        if resolution is not None and bad_resolution:
-            raise ValueError(
-                f"`{name}(resolution={resolution!r})`: `resolution` must be a positive int or None. "
-                f"Got {resolution!r} instead."
-            )
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
-            raise ValueError(f"`{name}(fraction={fraction!r})`: `fraction` must be in (0, 1]. Got {fraction!r}.")
-        if not isinstance(antialias, bool):
-            raise ValueError(f"`{name}(antialias={antialias!r})`: `antialias` must be a bool. Got {antialias!r}.")
+        check_number(name, "resolution", resolution, low=1, integer=True, optional=True)
+        check_number(name, "fraction", fraction, low=0, high=1, low_open=True)
+        check_number(name, "seed", seed, integer=True, optional=True)
+        check_bool(name, "antialias", antialias)
         self.datamodule = datamodule
         self.resolution = resolution
         self.fraction = float(fraction)

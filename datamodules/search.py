@@ -31,6 +31,8 @@ from lightning.pytorch.utilities import CombinedLoader, rank_zero_info, rank_zer
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_collate
 from typing_extensions import override
 
+from lightning_nas.checks import check_bool, check_choice, check_number
+
 from .splits import check_class_coverage, num_train, stratified_split
 
 Split = Literal["train", "val"]
@@ -478,6 +480,7 @@ class SearchDataModule(LightningDataModule):
             the whole active pool (both splits) and ``val_dataloader()`` the test set.
 
     Raises:
+        TypeError: an argument of the wrong type (e.g. a number given as a string).
         ValueError: an argument is out of range.
 
     Example:
@@ -506,17 +509,14 @@ class SearchDataModule(LightningDataModule):
         retrain: bool = False,
     ) -> None:
         super().__init__()
+        name = type(self).__name__
         self._check_int("batch_size", batch_size, minimum=1)
         if eval_batch_size is not None:
             self._check_int("eval_batch_size", eval_batch_size, minimum=1)
-        if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
-            raise ValueError(self._msg("val_fraction", val_fraction, "must be in (0, 1)"))
-        if split not in ("stratified", "contiguous", "random"):
-            raise ValueError(self._msg("split", split, "must be 'stratified', 'contiguous' or 'random'"))
-        if not isinstance(paired, bool):
-            raise ValueError(self._msg("paired", paired, "must be a bool"))
-        if not isinstance(retrain, bool):
-            raise ValueError(self._msg("retrain", retrain, "must be a bool"))
+        check_number(name, "val_fraction", val_fraction, low=0, high=1, low_open=True, high_open=True)
+        check_choice(name, "split", split, ("stratified", "contiguous", "random"))
+        check_bool(name, "paired", paired)
+        check_bool(name, "retrain", retrain)
         self._check_int("num_workers", num_workers, minimum=0)
         if seed is not None:
             self._check_int("seed", seed, minimum=None)
@@ -542,10 +542,7 @@ class SearchDataModule(LightningDataModule):
         return f"`{type(self).__name__}({name}={value!r})`: `{name}` {requirement}. Got {value!r} instead."
 
     def _check_int(self, name: str, value: Any, minimum: int | None) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise ValueError(self._msg(name, value, "must be an int"))
-        if minimum is not None and value < minimum:
-            raise ValueError(self._msg(name, value, f"must be >= {minimum}"))
+        check_number(type(self).__name__, name, value, low=minimum, integer=True)
 
     def _check_split(self, method: str, split: Any) -> str:
         if split not in _SPLITS:

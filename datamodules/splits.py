@@ -107,7 +107,7 @@ def stratified_split(
     if short > 0:  # largest remainder first; stable sort keeps the smaller label first on ties
         quota[np.argsort(-remainder, kind="stable")[:short]] += 1
     elif short < 0:
-        quota[np.argsort(remainder, kind="stable")[: -short]] -= 1
+        quota[np.argsort(remainder, kind="stable")[:-short]] -= 1
     # every class in both splits: lift classes at 0 (or at their whole count), then pay it back where the quota is
     # furthest above the exact share (and the class can spare one), so the split sizes are unchanged
     for low, high in ((quota < 1, 1), (quota > counts - 1, -1)):

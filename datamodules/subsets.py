@@ -32,6 +32,7 @@ from torch import nn
 from typing_extensions import override
 
 import lightning_nas.selection as selection
+from lightning_nas.checks import check_bool, check_choice, check_number, check_path
 
 from .search import SearchDataModule
 from .splits import num_train, stratified_split
@@ -134,7 +135,8 @@ class ReductionDataModule(LightningDataModule):
         progress: show progress bars while scoring the pool.
 
     Raises:
-        TypeError: ``datamodule`` is not a :class:`~lightning_nas.datamodules.SearchDataModule`.
+        TypeError: ``datamodule`` is not a :class:`~lightning_nas.datamodules.SearchDataModule`, or an argument is of
+            the wrong type (e.g. a number given as a string).
         ValueError: an argument is out of range.
     """
 
@@ -159,19 +161,18 @@ class ReductionDataModule(LightningDataModule):
                 f"`{name}(datamodule=...)`: `datamodule` must be a `SearchDataModule` (e.g. "
                 f"`CIFAR10SearchDataModule`). Got {type(datamodule).__name__} instead."
             )
-        if fraction is not None:
-            self._check_fraction("fraction", fraction, closed=True)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-            raise ValueError(self._msg("seed", seed, "must be an int or None"))
-        if manifest is not None and not isinstance(manifest, (str, os.PathLike)):
-            raise ValueError(self._msg("manifest", manifest, "must be a path or None"))
+        if fraction is not None:  # None: a subclass that selects by count
+            check_number(name, "fraction", fraction, low=0, high=1, low_open=True)
+        check_number(name, "seed", seed, integer=True, optional=True)
+        check_path(name, "manifest", manifest)
         if not isinstance(save_manifest, (bool, str, os.PathLike)):
-            raise ValueError(self._msg("save_manifest", save_manifest, "must be a bool or a path"))
-        if alpha_split not in ("darts", "heldout"):
-            raise ValueError(self._msg("alpha_split", alpha_split, "must be 'darts' or 'heldout'"))
-        self._check_fraction("val_fraction", val_fraction, closed=False)
-        if not isinstance(progress, bool):
-            raise ValueError(self._msg("progress", progress, "must be a bool"))
+            raise TypeError(
+                f"`{name}(save_manifest={save_manifest!r})`: `save_manifest` must be a bool or a path. "
+                f"Got {type(save_manifest).__name__} instead."
+            )
+        check_choice(name, "alpha_split", alpha_split, ("darts", "heldout"))
+        check_number(name, "val_fraction", val_fraction, low=0, high=1, low_open=True, high_open=True)
+        check_bool(name, "progress", progress)
         self.datamodule = datamodule
         self.fraction = None if fraction is None else float(fraction)
         self.seed = None if seed is None else int(seed)
@@ -191,12 +192,6 @@ class ReductionDataModule(LightningDataModule):
     # ---------------------------------------------------------------------------------------------------------------
     def _msg(self, name: str, value: Any, requirement: str) -> str:
         return f"`{type(self).__name__}({name}={value!r})`: `{name}` {requirement}. Got {value!r} instead."
-
-    def _check_fraction(self, name: str, value: Any, closed: bool) -> None:
-        ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-        ok = ok and (0 < value <= 1 if closed else 0 < value < 1)
-        if not ok:
-            raise ValueError(self._msg(name, value, "must be in (0, 1]" if closed else "must be in (0, 1)"))
 
     def _require_selection(self, what: str) -> np.ndarray:
         if self._selected is None:
@@ -296,9 +291,7 @@ class ReductionDataModule(LightningDataModule):
                 f"{type(self).__name__}: the selection holds the class(es) {lone} once; they are in the weight split "
                 "only (a class needs two selected samples to be in both splits)."
             )
-        return stratified_split(
-            selected, labels, self.val_fraction, rng, owner=type(self).__name__, singletons="train"
-        )
+        return stratified_split(selected, labels, self.val_fraction, rng, owner=type(self).__name__, singletons="train")
 
     def _decide(self) -> dict[str, Any]:
         """Selects (or reads the manifest) and splits; runs on global rank 0 only under a Trainer."""
@@ -696,7 +689,7 @@ class RandomSubsetDataModule(ReductionDataModule):
         >>> RandomSubsetDataModule(data, fraction=1.5)
         Traceback (most recent call last):
         ...
-        ValueError: `RandomSubsetDataModule(fraction=1.5)`: `fraction` must be in (0, 1]. Got 1.5 instead.
+        ValueError: `RandomSubsetDataModule(fraction=1.5)`: `fraction` must be a number in (0, 1]. Got 1.5 instead.
 
     References:
         Na et al., "Accelerating Neural Architecture Search via Proxy Data", IJCAI 2021 (random selection);
@@ -726,8 +719,7 @@ class RandomSubsetDataModule(ReductionDataModule):
             val_fraction=val_fraction,
             progress=False,
         )
-        if not isinstance(class_balanced, bool):
-            raise ValueError(self._msg("class_balanced", class_balanced, "must be a bool"))
+        check_bool(type(self).__name__, "class_balanced", class_balanced)
         self.class_balanced = class_balanced
 
     @override
@@ -843,16 +835,16 @@ class CoresetDataModule(ReductionDataModule):
             val_fraction=val_fraction,
             progress=progress,
         )
-        if count is not None and (isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1):
-            raise ValueError(self._msg("count", count, "must be an int >= 1 or None"))
+        name = type(self).__name__
+        check_number(name, "count", count, low=1, integer=True, optional=True)
         if not isinstance(extractor, (str, nn.Module)):
             raise ValueError(self._msg("extractor", extractor, "must be a torchvision model name or an nn.Module"))
         if weights is not None and not isinstance(weights, (str, os.PathLike)):
             raise ValueError(self._msg("weights", weights, "must be 'DEFAULT', a weights name, a path or None"))
-        if isinstance(initial_per_class, bool) or not isinstance(initial_per_class, int) or initial_per_class < 1:
-            raise ValueError(self._msg("initial_per_class", initial_per_class, "must be an int >= 1"))
-        if not isinstance(cache, bool):
-            raise ValueError(self._msg("cache", cache, "must be a bool"))
+        check_number(name, "image_size", image_size, low=1, integer=True, optional=True)
+        check_number(name, "initial_per_class", initial_per_class, low=1, integer=True)
+        check_path(name, "cache_dir", cache_dir)
+        check_bool(name, "cache", cache)
         self.count = None if count is None else int(count)
         self.extractor = extractor
         self.weights = None if weights is None else str(weights)
@@ -1063,16 +1055,10 @@ class EntropyProxyDataModule(ReductionDataModule):
             val_fraction=val_fraction,
             progress=progress,
         )
-        if weighting not in ("P1", "P2", "P3", "beta"):
-            raise ValueError(self._msg("weighting", weighting, "must be 'P1', 'P2', 'P3' or 'beta'"))
-        self._check_fraction("beta", beta, closed=False)
-        if bin_width is not None and (
-            isinstance(bin_width, bool)
-            or not isinstance(bin_width, (int, float))
-            or not math.isfinite(bin_width)
-            or bin_width <= 0
-        ):
-            raise ValueError(self._msg("bin_width", bin_width, "must be a number > 0 or None"))
+        name = type(self).__name__
+        check_choice(name, "weighting", weighting, ("P1", "P2", "P3", "beta"))
+        check_number(name, "beta", beta, low=0, high=1, low_open=True, high_open=True)
+        check_number(name, "bin_width", bin_width, low=0, low_open=True, optional=True)
         if bin_width is None:
             dataset = _DATASET_NAMES.get(type(datamodule).__name__)
             defaults = getattr(selection, "DEFAULT_BIN_WIDTHS", {})
@@ -1089,12 +1075,11 @@ class EntropyProxyDataModule(ReductionDataModule):
             ("baseline_depth", baseline_depth),
             ("baseline_batch_size", baseline_batch_size),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(self._msg(arg, value, "must be an int >= 1"))
+            check_number(name, arg, value, low=1, integer=True)
         if (baseline_depth - 2) % 6 or baseline_depth < 8:
             raise ValueError(self._msg("baseline_depth", baseline_depth, "must be 6n + 2 (20, 32, 44, 56, 110)"))
-        if not isinstance(cache, bool):
-            raise ValueError(self._msg("cache", cache, "must be a bool"))
+        check_path(name, "cache_dir", cache_dir)
+        check_bool(name, "cache", cache)
         self.weighting = weighting
         self.beta = float(beta)
         self.bin_width = None if bin_width is None else float(bin_width)

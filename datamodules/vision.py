@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -64,11 +65,35 @@ class _TorchvisionSearchDataModule(SearchDataModule):
             dataset = self._dataset(train=train, download=False)
         except RuntimeError as err:
             raise FileNotFoundError(
-                f"`{type(self).__name__}(root={self.root!r})`: no {self._title} data found under {self.root!r}. "
-                f"Pass `download=True` to download it, or point `root` at the folder that holds it."
+                f"`{type(self).__name__}(root={self.root!r})`: no {self._title} data found under {self.root!r}, or it "
+                f"is corrupted (torchvision: {err}). Pass `download=True` to download it, or point `root` at the "
+                "folder that holds it."
             ) from err
         images, labels = self._arrays(dataset)
+        self._check_arrays(images, labels, "training" if train else "test")
         return TensorPool(torch.from_numpy(images), torch.from_numpy(labels))
+
+    def _check_arrays(self, images: np.ndarray, labels: np.ndarray, split: str) -> None:
+        """Refuses images that are not ``(N, 3, H, W)`` uint8 and labels outside ``[0, num_classes)``."""
+        owner = f"`{type(self).__name__}(root={self.root!r})`"
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(
+                f"{owner}: the {split} images must be an (N, 3, H, W) uint8 array. Got shape {images.shape} and "
+                f"dtype {images.dtype} instead."
+            )
+        if labels.ndim != 1 or len(labels) != len(images):
+            raise ValueError(
+                f"{owner}: the {split} set must have one label per image. Got {labels.size} labels for "
+                f"{len(images)} images instead."
+            )
+        bad = np.flatnonzero((labels < 0) | (labels >= self._classes))
+        if len(bad):
+            first = int(bad[0])
+            raise ValueError(
+                f"{owner}: every {split} label must be in [0, {self._classes}) ({self._title} has {self._classes} "
+                f"classes). Got label {int(labels[first])} for {split} sample {first} instead ({len(bad)} label(s) "
+                "out of range)."
+            )
 
     @override
     def build_data(self) -> SearchData:
@@ -100,6 +125,8 @@ class CIFAR10SearchDataModule(_TorchvisionSearchDataModule):
 
     Raises:
         FileNotFoundError: (in ``setup``) the data is not under ``root`` and ``download`` is off.
+        ValueError: (in ``setup``) the loaded images are not an ``(N, 3, H, W)`` uint8 array, or a label is outside
+            ``[0, num_classes)`` (the error names the split and the sample).
 
     Example:
         >>> dm = CIFAR10SearchDataModule(root="data", batch_size=64)
@@ -131,6 +158,8 @@ class CIFAR100SearchDataModule(_TorchvisionSearchDataModule):
 
     Raises:
         FileNotFoundError: (in ``setup``) the data is not under ``root`` and ``download`` is off.
+        ValueError: (in ``setup``) the loaded images are not an ``(N, 3, H, W)`` uint8 array, or a label is outside
+            ``[0, num_classes)`` (the error names the split and the sample).
 
     Example:
         >>> CIFAR100SearchDataModule(root="data").num_classes
@@ -163,6 +192,8 @@ class SVHNSearchDataModule(_TorchvisionSearchDataModule):
 
     Raises:
         FileNotFoundError: (in ``setup``) the data is not under ``root`` and ``download`` is off.
+        ValueError: (in ``setup``) the loaded images are not an ``(N, 3, H, W)`` uint8 array, or a label is outside
+            ``[0, num_classes)`` (the error names the split and the sample).
 
     Example:
         >>> SVHNSearchDataModule(root="data").num_classes
@@ -188,29 +219,139 @@ class SVHNSearchDataModule(_TorchvisionSearchDataModule):
         return np.ascontiguousarray(dataset.data), np.asarray(dataset.labels, dtype=np.int64)
 
 
+# modes read as more than 8 bits per channel: ImageFolder's RGB conversion clips them to 0..255 without a word
+_HIGH_DEPTH_MODES = ("I", "F")
+# the last bytes of a complete file, for the formats whose end is checked without decoding
+_JPEG_END = b"\xff\xd9"
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+_END_MARKERS = {"JPEG": _JPEG_END, "MPO": _JPEG_END, "PNG": _PNG_END}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_SOF = (0xC0, 0xC1, 0xC2)  # baseline, extended and progressive Huffman-coded frames: what PIL decodes
+# PNG (colour type, bit depth) pairs that PIL reads as 8 bits per channel (16-bit grayscale, (0, 16), is mode I;16)
+_PNG_8BIT = {(0, 1), (0, 2), (0, 4), (0, 8), (2, 8), (2, 16), (3, 1), (3, 2), (3, 4), (3, 8), (4, 8), (4, 16)}
+_PNG_8BIT |= {(6, 8), (6, 16)}
+_HEAD_BYTES = 8192
+_MAX_NAMED = 3
+
+
+def _load_rgb(path: str) -> Any:
+    """ImageFolder's default loader (RGB), naming the file when it cannot be read (e.g. a file changed after setup)."""
+    from torchvision.datasets.folder import default_loader
+
+    try:
+        return default_loader(path)
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise OSError(f"cannot read the image {path}: {type(err).__name__}: {err}") from err
+
+
+def _jpeg_size(head: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from the frame header of an 8-bit JPEG, or ``None`` (not found or unusual)."""
+    i = 2
+    while i + 10 <= len(head):
+        if head[i] != 0xFF:
+            return None
+        marker = head[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in _JPEG_SOF:
+            precision, components = head[i + 4], head[i + 9]
+            height, width = int.from_bytes(head[i + 5 : i + 7], "big"), int.from_bytes(head[i + 7 : i + 9], "big")
+            return (width, height) if precision == 8 and components in (1, 3, 4) and width and height else None
+        if (0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC)) or marker == 0x01 or 0xD0 <= marker <= 0xDA:
+            return None  # another kind of frame, or a marker without length (scan data before the frame header)
+        i += 2 + int.from_bytes(head[i + 2 : i + 4], "big")
+    return None
+
+
+def _png_size(head: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from the IHDR chunk of a PNG read as 8 bits per channel, or ``None``."""
+    if len(head) < 33 or head[8:16] != b"\x00\x00\x00\rIHDR":
+        return None
+    if zlib.crc32(head[12:29]) != int.from_bytes(head[29:33], "big"):
+        return None
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    return (width, height) if (head[25], head[24]) in _PNG_8BIT and width and height else None
+
+
+def _quick_size(path: str) -> tuple[int, int] | None:
+    """``(width, height)`` of a JPEG or PNG file with a plain header and its end marker, read without PIL.
+
+    A few times faster than PIL's header parsing (pure Python for JPEG); ``None`` for anything else (another format,
+    an unusual header, no end marker), which :meth:`ImageFolderSearchDataModule._read` then checks with PIL.
+    """
+    with open(path, "rb") as file:
+        head = file.read(_HEAD_BYTES)
+        if head[:3] == b"\xff\xd8\xff":
+            size, end = _jpeg_size(head), _JPEG_END
+        elif head[:8] == _PNG_SIGNATURE:
+            size, end = _png_size(head), _PNG_END
+        else:
+            return None
+        if size is None:
+            return None
+        if len(head) == _HEAD_BYTES:  # a larger file: read its last bytes
+            file.seek(-len(end), 2)
+            head = file.read(len(end))
+        return size if head.endswith(end) else None
+
+
+def _ends_complete(image: Any) -> bool | None:
+    """Whether an opened JPEG/PNG file ends with its end marker; ``None`` for formats not checked this way."""
+    marker = _END_MARKERS.get(image.format)
+    fp = getattr(image, "fp", None)
+    if marker is None or fp is None:
+        return None
+    fp.seek(0, 2)
+    if fp.tell() < len(marker):
+        return False
+    fp.seek(-len(marker), 2)
+    return fp.read(len(marker)) == marker
+
+
 class ImageFolderSearchDataModule(SearchDataModule):
     """Search data from an image folder tree: ``root/train/<class>/*`` and, optionally, ``root/test/<class>/*``.
 
-    With ``image_size=None`` the images keep their native size (read from the first training image; all images must
-    share it) and are augmented CIFAR-style: random crop with zero padding ``size // 8`` and horizontal flip. With an
-    int, ImageNet-style: ``RandomResizedCrop(image_size)`` and flip for training, ``Resize(round(image_size / 0.875))``
-    and ``CenterCrop(image_size)`` for evaluation. Both then normalise with ``mean``/``std``.
+    With ``image_size=None`` the images keep their native size (all images must share it, see below) and are
+    augmented CIFAR-style: random crop with zero padding ``size // 8`` and horizontal flip. With an int, ImageNet-style:
+    ``RandomResizedCrop(image_size)`` and flip for training, ``Resize(round(image_size / 0.875))`` and
+    ``CenterCrop(image_size)`` for evaluation. Both then normalise with ``mean``/``std``. Every image is read as 8-bit
+    RGB (torchvision's loader: grayscale is repeated over 3 channels, alpha dropped, palettes expanded), so the model
+    takes 3 input channels whatever the folder holds.
 
     ``cache=True`` (native size only) decodes every image once in ``setup`` and keeps them as uint8 tensors, augmented
     in batches like :class:`CIFAR10SearchDataModule`: much faster per step, at the cost of ``N * 3 * H * W`` bytes of
     memory (150 MB for CIFAR-10, 1.2 GB for Tiny-ImageNet).
 
+    The images are checked once, in ``setup``, so that a bad file stops the run before its first step with an error
+    naming it, rather than in the middle of an epoch or silently:
+
+    * every file must be a readable image. Its header is read (not its pixels); a JPEG or PNG must also end with its
+      end marker (the last bytes of the file), else it is decoded once to tell a truncated file from one with
+      trailing bytes; files of other formats (BMP, GIF, WebP, TIFF, ...) are decoded once. With ``cache=True`` every
+      image is decoded anyway. (About 25 microseconds per JPEG/PNG file in the page cache: 1.5 s for the 60,000
+      CIFAR-10 images.)
+    * with ``image_size=None``, every image (training and test) must have the pool's size, the size of most training
+      images: a random crop to the pool's size would silently cut a larger image down in training, and evaluation
+      batches could not be stacked. Mixed sizes are legitimate with ``image_size=<int>``, which resizes every image:
+      then the sizes are not compared.
+    * images of more than 8 bits per channel (16-bit grayscale PNGs, 32-bit integer or float TIFFs: PIL modes ``I``,
+      ``I;16``, ``F``) are refused: the RGB conversion would clip their values to 0..255 silently.
+
+    The labels are the class folders' indices (sorted folder names), in range by construction.
+
     Args:
         root: folder holding ``train/`` (and optionally ``test/``) with one sub-folder per class.
         image_size: ``None`` keeps the native size; an int resizes ImageNet-style.
-        mean: per-channel normalisation mean (ImageNet's by default).
-        std: per-channel normalisation std (ImageNet's by default).
+        mean: per-channel normalisation mean (ImageNet's by default): 3 entries, or 1 shared by the 3 channels.
+        std: per-channel normalisation std (ImageNet's by default), as many entries as ``mean``.
         cache: decode all images into memory in ``setup`` (needs ``image_size=None``).
         **kwargs: :class:`~lightning_nas.datamodules.SearchDataModule` arguments (``batch_size``,
             ``val_fraction``, ``split``, ``paired``, ``num_workers``, ``seed``, ...).
 
     Raises:
-        ValueError: an argument is out of range.
+        ValueError: an argument is out of range; (in ``setup``) an image is unreadable or truncated, has another size
+            than the pool's (with ``image_size=None``) or more than 8 bits per channel; the error names the file.
         FileNotFoundError: (in ``setup``) ``root/train`` does not exist.
 
     Example:
@@ -248,6 +389,11 @@ class ImageFolderSearchDataModule(SearchDataModule):
                 f"`{type(self).__name__}(mean={mean!r}, std={std!r})`: `mean` and `std` must have one entry per "
                 f"channel. Got {len(mean)} and {len(std)} instead."
             )
+        if len(mean) not in (1, 3):
+            raise ValueError(
+                f"`{type(self).__name__}(mean={mean!r}, std={std!r})`: the images are read as RGB, so `mean` and "
+                f"`std` must have 3 entries (or 1, shared by the channels). Got {len(mean)} instead."
+            )
         if any(s <= 0 for s in std):
             raise ValueError(self._msg("std", std, "must be > 0"))
         if not isinstance(cache, bool):
@@ -269,12 +415,13 @@ class ImageFolderSearchDataModule(SearchDataModule):
 
         return len(find_classes(str(train))[0])
 
-    def _transforms(self, first_image: Any) -> tuple[Any, Any]:
+    def _transforms(self, size: tuple[int, int] | None) -> tuple[Any, Any]:
         from torchvision import transforms as T
 
         normalize = [T.ToTensor(), T.Normalize(self.mean, self.std)]
         if self.image_size is None:
-            width, height = first_image.size
+            assert size is not None
+            width, height = size
             padding = max(1, min(height, width) // 8)
             train = [T.RandomCrop((height, width), padding=padding), T.RandomHorizontalFlip()]
             return T.Compose(train + normalize), T.Compose(normalize)
@@ -283,19 +430,99 @@ class ImageFolderSearchDataModule(SearchDataModule):
         evaluation = [T.Resize(resize), T.CenterCrop(self.image_size)]
         return T.Compose(train + normalize), T.Compose(evaluation + normalize)
 
-    @staticmethod
-    def _decode_all(dataset: Any) -> TensorPool:
-        first = np.asarray(dataset[0][0])
-        images = np.empty((len(dataset), first.shape[2], first.shape[0], first.shape[1]), dtype=np.uint8)
-        for i, (path, _) in enumerate(dataset.samples):
-            array = np.asarray(dataset.loader(path))
-            if array.shape != first.shape:
-                raise ValueError(
-                    f"`ImageFolderSearchDataModule(cache=True)`: {path} has shape {array.shape}, the first image "
-                    f"{first.shape}; caching needs images of one size."
-                )
-            images[i] = array.transpose(2, 0, 1)
-        return TensorPool(torch.from_numpy(images), torch.as_tensor(dataset.targets, dtype=torch.int64))
+    # ---------------------------------------------------------------------------------------------------------------
+    # image checks (once, in setup)
+    # ---------------------------------------------------------------------------------------------------------------
+    def _read(self, path: str, decode: bool) -> tuple[tuple[int, int], np.ndarray | None]:
+        """One image's ``(width, height)`` and, with ``decode``, its ``(H, W, 3)`` uint8 RGB pixels.
+
+        Without ``decode``: a JPEG/PNG with a plain header and its end marker is read by :func:`_quick_size` (its
+        first and last bytes); anything else by PIL: the header, the last bytes of a JPEG/PNG (decoding it only if
+        they are not the end marker) and a full decode for other formats.
+
+        Raises:
+            ValueError: the file is not a readable, complete image of at most 8 bits per channel; names the file.
+        """
+        from PIL import Image
+
+        mode = None
+        try:
+            size = None if decode else _quick_size(path)
+            if size is not None and (Image.MAX_IMAGE_PIXELS is None or size[0] * size[1] <= Image.MAX_IMAGE_PIXELS):
+                return size, None  # (a larger image goes on to PIL, which warns or refuses it as a decompression bomb)
+            with Image.open(path) as image:
+                size, mode = image.size, image.mode
+                if not (mode in _HIGH_DEPTH_MODES or mode.startswith("I;")):
+                    if decode:
+                        return size, np.asarray(image.convert("RGB"))
+                    if not _ends_complete(image):  # no end marker (truncated? trailing bytes?), or another format
+                        with Image.open(path) as again:
+                            again.load()
+                    return size, None
+        except Exception as err:  # PIL raises OSError, SyntaxError, EOFError, ValueError, DecompressionBombError...
+            raise ValueError(
+                f"`{type(self).__name__}(root={self.root!r})`: cannot read the image {path}. Got "
+                f"{type(err).__name__}: {err} instead. Repair or remove the file."
+            ) from err
+        raise ValueError(
+            f"`{type(self).__name__}(root={self.root!r})`: {path} has more than 8 bits per channel (PIL mode "
+            f"{mode!r}); images are read as 8-bit RGB, which would clip its values to 0..255. Got mode {mode!r} "
+            "instead. Convert it to 8 bits per channel (e.g. mode 'L' or 'RGB')."
+        )
+
+    def _scan(self, samples: list[tuple[str, int]], decode: bool) -> tuple[np.ndarray, TensorPool | None]:
+        """Checks every image of a split: their ``(width, height)`` sizes and, with ``decode``, the decoded pool.
+
+        Decoding stops (the pool is ``None``) at the first image of another size than the first one; the scan goes on
+        reading headers, so that :meth:`_check_sizes` can name every odd image.
+        """
+        sizes = np.empty((len(samples), 2), dtype=np.int64)
+        images: np.ndarray | None = None
+        for i, (path, _) in enumerate(samples):
+            size, pixels = self._read(path, decode)
+            sizes[i] = size
+            if pixels is None:
+                continue
+            if images is None:
+                images = np.empty((len(samples), pixels.shape[2], pixels.shape[0], pixels.shape[1]), dtype=np.uint8)
+            if pixels.shape != (images.shape[2], images.shape[3], images.shape[1]):
+                decode, images = False, None  # sizes differ: _check_sizes raises; headers suffice from here on
+                continue
+            images[i] = pixels.transpose(2, 0, 1)
+        if images is None:
+            return sizes, None
+        labels = torch.as_tensor([label for _, label in samples], dtype=torch.int64)
+        return sizes, TensorPool(torch.from_numpy(images), labels)
+
+    def _check_sizes(
+        self, train: list[tuple[str, int]], train_sizes: np.ndarray, test: list[tuple[str, int]], test_sizes: np.ndarray
+    ) -> tuple[int, int]:
+        """The pool's ``(width, height)``: the size of most training images, which every image must have."""
+        unique, counts = np.unique(train_sizes, axis=0, return_counts=True)
+        order = np.lexsort((-counts,))  # most frequent first; ties keep np.unique's order
+        width, height = (int(v) for v in unique[order[0]])
+        common = int(counts[order[0]])
+        odd = [
+            (path, int(w), int(h))
+            for samples, sizes in ((train, train_sizes), (test, test_sizes))
+            for (path, _), (w, h) in zip(samples, sizes.tolist(), strict=True)
+            if (w, h) != (width, height)
+        ]
+        if odd:
+            path, w, h = odd[0]
+            more = ""
+            if len(odd) > 1:
+                named = ", ".join(f"{p} ({a}x{b})" for p, a, b in odd[1:_MAX_NAMED])
+                more = f"; {len(odd)} images differ in all, also {named}" + (", ..." if len(odd) > _MAX_NAMED else "")
+            raise ValueError(
+                f"`{type(self).__name__}(root={self.root!r}, image_size=None)`: with `image_size=None` every image "
+                f"must have the pool's size, {width}x{height} (width x height, the size of {common} of the "
+                f"{len(train)} training images): an image of another size would be silently cropped (or fail to "
+                f"crop) in training, and evaluation batches could not be stacked. Got {path} of size {w}x{h} "
+                f"instead{more}. Resize the images to one size, or pass `image_size=<int>` to resize "
+                "every image (ImageNet-style augmentation)."
+            )
+        return width, height
 
     @override
     def build_data(self) -> SearchData:
@@ -308,8 +535,8 @@ class ImageFolderSearchDataModule(SearchDataModule):
                 f"`{name}(root={self.root!r})`: no training folder {str(train_dir)!r}; expected "
                 "`root/train/<class>/<image>` (and optionally `root/test/<class>/<image>`)."
             )
-        train = ImageFolder(str(train_dir))
-        test = ImageFolder(str(test_dir), allow_empty=True) if test_dir.is_dir() else None
+        train = ImageFolder(str(train_dir), loader=_load_rgb)
+        test = ImageFolder(str(test_dir), loader=_load_rgb, allow_empty=True) if test_dir.is_dir() else None
         if test is not None and test.class_to_idx != train.class_to_idx:
             raise ValueError(
                 f"`{name}(root={self.root!r})`: the class folders of {str(test_dir)!r} differ from those of "
@@ -318,15 +545,16 @@ class ImageFolderSearchDataModule(SearchDataModule):
         if test is not None and len(test) == 0:
             test = None
         labels = np.asarray(train.targets, dtype=np.int64)
+        # every file is checked here, once: a bad image stops the run before its first step, named
+        train_sizes, pool = self._scan(train.samples, decode=self.cache)
+        test_samples = [] if test is None else test.samples
+        test_sizes, test_pool = self._scan(test_samples, decode=self.cache)
+        size = None
+        if self.image_size is None:
+            size = self._check_sizes(train.samples, train_sizes, test_samples, test_sizes)
         if self.cache:
-            pool = self._decode_all(train)
-            test_pool = None if test is None else self._decode_all(test)
-            if test_pool is not None and test_pool.images.shape[1:] != pool.images.shape[1:]:
-                raise ValueError(
-                    f"`{name}(cache=True)`: test images are {tuple(test_pool.images.shape[1:])}, training images "
-                    f"{tuple(pool.images.shape[1:])}; caching needs images of one size."
-                )
-            padding = max(1, min(pool.images.shape[2:]) // 8)
+            assert pool is not None and size is not None
+            padding = max(1, min(size) // 8)
             return SearchData(
                 train=pool,
                 labels=labels,
@@ -335,7 +563,7 @@ class ImageFolderSearchDataModule(SearchDataModule):
                 eval_transform=TensorImageTransform(self.mean, self.std),
                 test=test_pool,
             )
-        train_transform, eval_transform = self._transforms(train.loader(train.samples[0][0]))
+        train_transform, eval_transform = self._transforms(size)
         return SearchData(
             train=train,
             labels=labels,

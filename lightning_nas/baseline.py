@@ -37,6 +37,7 @@ from lightning_nas.embeddings import (
     forward_all,
     module_fingerprint,
 )
+from lightning_nas.methods.divergence import DivergenceGuard, check_is_due
 
 __all__ = [
     "BaselineClassifier",
@@ -184,6 +185,9 @@ class BaselineClassifier(LightningModule):
                     f"Got {value!r} instead."
                 )
         self.save_hyperparameters(ignore=["model"])
+        self.divergence = DivergenceGuard(
+            "BaselineClassifier", {"training loss": f"the learning rate `lr={lr}` is too large"}
+        )
         self.model = model if model is not None else cifar_resnet(depth, num_classes, in_channels=in_channels)
 
     @override
@@ -195,6 +199,9 @@ class BaselineClassifier(LightningModule):
         x, y = batch[0], batch[1]
         logits = self(x)
         loss = nn.functional.cross_entropy(logits, y)
+        self.divergence.watch("training loss", self.trainer.fit_loop.total_batch_idx, loss)
+        if check_is_due(self):
+            self.divergence.check()
         self.log("baseline/loss", loss, prog_bar=True)
         self.log("baseline/acc", (logits.argmax(1) == y).float().mean(), prog_bar=True)
         return loss

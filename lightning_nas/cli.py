@@ -36,6 +36,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 import lightning_nas.datamodules  # noqa: F401  (registers the data modules as subclasses)
 import lightning_nas.methods  # noqa: F401  (registers the search methods as subclasses)
 from lightning_nas.callbacks import GenotypeExport
+from lightning_nas.methods.divergence import DivergenceError
 
 __all__ = ["NASCLI", "evolve_main", "evolve_parser", "main", "nsga2_main", "nsga2_parser"]
 
@@ -204,7 +205,16 @@ def evolve_main(args: list[str]) -> list[dict[str, Any]]:
     return history
 
 
-_USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, ImportError)
+_USER_ERRORS = (
+    ValueError,
+    TypeError,
+    KeyError,
+    FileNotFoundError,
+    NotADirectoryError,
+    PermissionError,
+    ImportError,
+    DivergenceError,  # a diverged search: what diverged and the likely cause, in one line
+)
 
 
 def _drop_tips(record: logging.LogRecord) -> bool:

@@ -77,6 +77,21 @@ def test_a_bad_argument_value_fails_with_one_line_and_status_1(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+def test_a_diverging_search_stops_with_one_line_naming_the_learning_rate_and_no_genotype(tmp_path):
+    pytest.importorskip("sklearn")
+    done = run(
+        "fit", "--config", CONFIGS / "darts_nb201_digits.yaml", "--model.weight_lr", "1e6",
+        "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "8", "--trainer.limit_val_batches", "1",
+        "--trainer.default_root_dir", tmp_path, *QUIET,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and errors[0].startswith("lightning-nas fit: error: DivergenceError:"), errors
+    assert "weight_lr=1000000.0" in errors[0] and "Traceback" not in done.stderr
+    assert not list(tmp_path.rglob("genotype.json"))
+
+
 def test_a_command_line_that_does_not_parse_exits_2(tmp_path):
     done = run("fit", "--config", tmp_path / "missing.yaml", cwd=tmp_path)
     assert done.returncode == 2 and "missing.yaml" in done.stderr and "Traceback" not in done.stderr

@@ -4,6 +4,7 @@ from lightning_nas.methods.architecture_training import ArchitectureTraining, cu
 from lightning_nas.methods.beta_darts import BetaDARTS, beta_decay_loss
 from lightning_nas.methods.candidate_pool import CandidatePool
 from lightning_nas.methods.darts import DARTS
+from lightning_nas.methods.divergence import DivergenceError, DivergenceGuard, predictions
 from lightning_nas.methods.hypergradient import sgd_virtual_step, unrolled_arch_gradient
 from lightning_nas.methods.pcdarts import PCDARTS
 from lightning_nas.methods.pdarts import PDARTS, keep_strongest_ops
@@ -15,6 +16,8 @@ __all__ = [
     "PDARTS",
     "SPOS",
     "CandidatePool",
+    "DivergenceError",
+    "DivergenceGuard",
     "GreedyNAS",
     "class_balanced_subset",
     "surrogate_rank_consistency",
@@ -23,6 +26,7 @@ __all__ = [
     "beta_decay_loss",
     "cutout",
     "keep_strongest_ops",
+    "predictions",
     "sgd_virtual_step",
     "unrolled_arch_gradient",
 ]

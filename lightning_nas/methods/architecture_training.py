@@ -11,7 +11,9 @@ from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 from typing_extensions import override
 
+from lightning_nas.checks import check_mapping, check_number
 from lightning_nas.methods.darts import optimizer_implementation
+from lightning_nas.methods.divergence import DivergenceGuard, check_is_due, predictions
 from lightning_nas.spaces import Genotype, get_search_space
 
 # The evaluation settings of each space's papers (DARTS: 20 cells, C=36, auxiliary tower; NAS-Bench-201: C=16, N=5).
@@ -108,38 +110,35 @@ class ArchitectureTraining(LightningModule):
         schedule_epochs: int | None = None,
     ) -> None:
         super().__init__()
-        if not lr > 0:
-            raise ValueError(f"`ArchitectureTraining(lr={lr!r})`: `lr` must be positive. Got {lr!r} instead.")
-        for arg, value in (
-            ("lr_min", lr_min),
-            ("momentum", momentum),
-            ("weight_decay", weight_decay),
-            ("auxiliary_weight", auxiliary_weight),
-            ("cutout", cutout),
-        ):
-            if value < 0:
-                raise ValueError(f"`ArchitectureTraining({arg}={value!r})`: `{arg}` must be >= 0. Got {value!r}.")
+        name = type(self).__name__
+        if not isinstance(genotype, (str, Genotype)):
+            raise TypeError(
+                f"`{name}(genotype={genotype!r})`: `genotype` must be a genotype string or a Genotype. "
+                f"Got {type(genotype).__name__} instead."
+            )
+        check_mapping(name, "space_options", space_options)
+        check_number(name, "num_classes", num_classes, low=2, integer=True)
+        check_number(name, "lr", lr, low=0, low_open=True)
+        for arg, value in (("lr_min", lr_min), ("weight_decay", weight_decay), ("auxiliary_weight", auxiliary_weight)):
+            check_number(name, arg, value, low=0)
+        check_number(name, "momentum", momentum, low=0, high=1)
+        check_number(name, "cutout", cutout, low=0, integer=True)
+        check_number(name, "grad_clip", grad_clip, low=0, optional=True)
+        check_number(name, "drop_path_prob", drop_path_prob, low=0, high=1, high_open=True)
+        check_number(name, "label_smoothing", label_smoothing, low=0, high=1, high_open=True)
+        check_number(name, "schedule_epochs", schedule_epochs, low=1, integer=True, optional=True)
         if lr_min > lr:
             raise ValueError(
                 f"`ArchitectureTraining(lr_min={lr_min!r})`: `lr_min` must be at most `lr` ({lr!r}), the cosine "
                 f"schedule's start. Got {lr_min!r} instead."
             )
-        if not 0 <= drop_path_prob < 1:
-            raise ValueError(f"`ArchitectureTraining(drop_path_prob={drop_path_prob!r})`: must be in [0, 1).")
-        if not 0 <= label_smoothing < 1:
-            raise ValueError(f"`ArchitectureTraining(label_smoothing={label_smoothing!r})`: must be in [0, 1).")
-        if grad_clip is not None and grad_clip < 0:
-            raise ValueError(f"`ArchitectureTraining(grad_clip={grad_clip!r})`: must be >= 0 or None.")
-        if schedule_epochs is not None and (
-            isinstance(schedule_epochs, bool) or not isinstance(schedule_epochs, int) or schedule_epochs < 1
-        ):
-            raise ValueError(
-                f"`ArchitectureTraining(schedule_epochs={schedule_epochs!r})`: `schedule_epochs` must be a positive "
-                f"int or None. Got {schedule_epochs!r} instead."
-            )
         if not isinstance(genotype, str):
             genotype = str(genotype)
         self.save_hyperparameters()
+        self.divergence = DivergenceGuard(
+            "ArchitectureTraining",
+            {"training loss": f"the learning rate `lr={lr}` is too large (or `grad_clip` off)"},
+        )
         if space_options is None:
             space_options = EVALUATION_SPACE_OPTIONS.get(search_space, {})
         self.space = get_search_space(search_space, **space_options)
@@ -217,16 +216,23 @@ class ArchitectureTraining(LightningModule):
             loss = self._loss(logits, y) + self.hparams.auxiliary_weight * self._loss(aux_logits, y)
         else:
             logits, loss = out, self._loss(out, y)
-        self.train_acc(logits, y)
+        self.divergence.watch("training loss", self.trainer.fit_loop.total_batch_idx, loss)
+        if check_is_due(self):
+            self.divergence.check()
+        self.train_acc(predictions(logits, y), y)
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True, batch_size=len(y))
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(y))
         return loss
+
+    @override
+    def on_train_epoch_end(self) -> None:
+        self.divergence.check()  # on a GPU the steps check every `log_every_n_steps` batches only
 
     def _evaluate(self, batch: Any, stage: str, metric: MulticlassAccuracy) -> Tensor:
         x, y = batch[0], batch[1]
         logits = self(x)
         loss = self._loss(logits, y)
-        metric(logits, y)
+        metric(predictions(logits, y), y)
         self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(y))
         self.log(f"{stage}/acc", metric, on_epoch=True, prog_bar=stage == "val", batch_size=len(y))
         return loss

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from lightning_nas.checks import check_number
 from lightning_nas.methods.darts import DARTS
 
 
@@ -66,10 +67,9 @@ class BetaDARTS(DARTS):
         lambda_epochs: int = 100,
         **kwargs: Any,
     ) -> None:
-        if lambda_max < 0:
-            raise ValueError(f"`BetaDARTS(lambda_max={lambda_max!r})`: `lambda_max` must be >= 0.")
-        if not isinstance(lambda_epochs, int) or lambda_epochs < 1:
-            raise ValueError(f"`BetaDARTS(lambda_epochs={lambda_epochs!r})`: `lambda_epochs` must be a positive int.")
+        name = type(self).__name__
+        check_number(name, "lambda_max", lambda_max, low=0)
+        check_number(name, "lambda_epochs", lambda_epochs, low=1, integer=True)
         super().__init__(search_space=search_space, space_options=space_options, num_classes=num_classes, **kwargs)
 
     def beta_lambda(self, epoch: int | None = None) -> float:
@@ -79,7 +79,7 @@ class BetaDARTS(DARTS):
 
     def alpha_parameters(self) -> list[Tensor]:
         """The operation-mixing ``α`` tensors (architecture parameters whose name starts with ``arch_alpha``)."""
-        return [p for n, p in self.supernet.named_parameters() if n.split(".")[-1].startswith("arch_alpha")]
+        return [p for n, p in self.named_arch_parameters().items() if n.split(".")[-1].startswith("arch_alpha")]
 
     def arch_regularization(self) -> Tensor | None:
         weight = self.beta_lambda()

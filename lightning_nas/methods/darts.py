@@ -14,6 +14,8 @@ from torchmetrics.aggregation import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 from typing_extensions import override
 
+from lightning_nas.checks import check_betas, check_choice, check_mapping, check_number
+from lightning_nas.methods.divergence import DivergenceError, DivergenceGuard, check_is_due, predictions
 from lightning_nas.methods.hypergradient import unrolled_arch_gradient
 from lightning_nas.methods.precision import clip_grad_norm, grad_scaler
 from lightning_nas.selection.scores import el2n
@@ -169,31 +171,27 @@ class DARTS(LightningModule):
         super().__init__()
         name = type(self).__name__
         _check_compile_options(name, compile)
-        if order not in (1, 2):
-            raise ValueError(f"`{name}(order={order!r})`: `order` must be 1 or 2. Got {order!r} instead.")
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"`{name}(num_classes={num_classes!r})`: `num_classes` must be an integer >= 2.")
+        check_choice(name, "order", order, (1, 2))
+        check_number(name, "num_classes", num_classes, low=2, integer=True)
         for arg, value in (("weight_lr", weight_lr), ("arch_lr", arch_lr), ("unrolled_r", unrolled_r)):
-            if not value > 0:
-                raise ValueError(f"`{name}({arg}={value!r})`: `{arg}` must be positive. Got {value!r} instead.")
+            check_number(name, arg, value, low=0, low_open=True)
         for arg, value in (
             ("weight_lr_min", weight_lr_min),
-            ("weight_momentum", weight_momentum),
             ("weight_decay", weight_decay),
             ("arch_weight_decay", arch_weight_decay),
-            ("arch_warmup_epochs", arch_warmup_epochs),
         ):
-            if value < 0:
-                raise ValueError(f"`{name}({arg}={value!r})`: `{arg}` must be >= 0. Got {value!r} instead.")
+            check_number(name, arg, value, low=0)
+        check_number(name, "weight_momentum", weight_momentum, low=0, high=1)
+        check_number(name, "arch_warmup_epochs", arch_warmup_epochs, low=0, integer=True)
         for arg, value in (("grad_clip", grad_clip), ("arch_grad_clip", arch_grad_clip)):
-            if value is not None and value < 0:
-                raise ValueError(f"`{name}({arg}={value!r})`: `{arg}` must be >= 0 or None. Got {value!r} instead.")
-        if step_order not in (None, "arch_first", "weights_first"):
-            raise ValueError(
-                f"`{name}(step_order={step_order!r})`: `step_order` must be 'arch_first', 'weights_first' or None."
-            )
-        if lr_interval not in ("epoch", "step"):
-            raise ValueError(f"`{name}(lr_interval={lr_interval!r})`: `lr_interval` must be 'epoch' or 'step'.")
+            check_number(name, arg, value, low=0, optional=True)
+        check_betas(name, "arch_betas", arch_betas)
+        check_mapping(name, "space_options", space_options)
+        for arg, value in (("weight_nesterov", weight_nesterov),):
+            if not isinstance(value, bool):
+                raise TypeError(f"`{name}({arg}={value!r})`: `{arg}` must be True or False.")
+        check_choice(name, "step_order", step_order, ("arch_first", "weights_first", None))
+        check_choice(name, "lr_interval", lr_interval, ("epoch", "step"))
         if weight_nesterov and weight_momentum == 0:
             raise ValueError(f"`{name}(weight_nesterov=True)`: Nesterov momentum needs `weight_momentum` > 0.")
         self.save_hyperparameters()
@@ -208,6 +206,14 @@ class DARTS(LightningModule):
         self.arch_loss = MeanMetric(nan_strategy="disable")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.divergence = DivergenceGuard(
+            name,
+            {
+                "weight loss": f"the weights' learning rate `weight_lr={weight_lr}` is too large (or `grad_clip` off)",
+                "architecture loss": f"a learning rate too large: `weight_lr={weight_lr}` or `arch_lr={arch_lr}`",
+                "architecture parameters": f"the architecture's learning rate `arch_lr={arch_lr}` is too large",
+            },
+        )
 
     # ------------------------------------------------------------------ hooks for variants
     def resolve_space_options(self, space_options: dict[str, Any]) -> dict[str, Any]:
@@ -243,14 +249,47 @@ class DARTS(LightningModule):
         return self.supernet(x)
 
     def genotype(self) -> Genotype:
-        """The architecture currently derived from ``α``."""
+        """The architecture currently derived from ``α``.
+
+        Raises:
+            DivergenceError: if ``α`` holds a non-finite value (a diverged search has no genotype).
+        """
+        if not all(bool(torch.isfinite(p).all()) for p in self.arch_parameters()):
+            raise DivergenceError(
+                f"`{type(self).__name__}.genotype()`: the architecture parameters are not finite (the search "
+                "diverged); no genotype is derived from them."
+            )
         return self.supernet.genotype()
 
     def arch_parameters(self) -> list[nn.Parameter]:
-        return self.supernet.arch_parameters()
+        """The supernet's architecture parameters (``α``, and ``β`` with edge normalization)."""
+        return list(self.named_arch_parameters().values())
 
     def weight_parameters(self) -> list[nn.Parameter]:
-        return self.supernet.weight_parameters()
+        """The supernet's weights: every parameter that is not an architecture parameter."""
+        return list(self._parameter_split()[2].values())
+
+    def named_arch_parameters(self) -> dict[str, nn.Parameter]:
+        """The architecture parameters by their name in ``supernet.named_parameters()``."""
+        return dict(self._parameter_split()[1])
+
+    def _parameter_split(self) -> tuple[nn.Module, dict[str, nn.Parameter], dict[str, nn.Parameter]]:
+        """``(supernet, arch, weights)`` by name, computed once per supernet.
+
+        Walking the module tree costs ~20 ms on the DARTS supernet (thousands of modules), more than the rest of
+        a step's bookkeeping; the split is cached, and built anew when ``self.supernet`` is replaced (P-DARTS).
+        """
+        cached = self.__dict__.get("_split")
+        if cached is None or cached[0] is not self.supernet:
+            names = set(self.supernet.arch_parameter_names())
+            named = list(self.supernet.named_parameters())
+            cached = (
+                self.supernet,
+                {n: p for n, p in named if n in names},
+                {n: p for n, p in named if n not in names},
+            )
+            self.__dict__["_split"] = cached
+        return cached
 
     # ------------------------------------------------------------------ optimization
     def build_optimizers(self, precision: str = "32-true") -> tuple[torch.optim.SGD, torch.optim.Adam]:
@@ -357,11 +396,11 @@ class DARTS(LightningModule):
         loss_scale: float | Tensor = 1.0,
     ) -> tuple[list[Tensor], Tensor, Tensor]:
         group = weight_opt.param_groups[0]
-        weights = self.weight_parameters()
-        names = {id(p): n for n, p in self.supernet.named_parameters()}
+        named_weights = self._parameter_split()[2]
+        weights = list(named_weights.values())
         return unrolled_arch_gradient(
             self.supernet,
-            [names[id(p)] for p in weights],
+            list(named_weights),
             self.arch_parameters(),
             train,
             val,
@@ -405,10 +444,23 @@ class DARTS(LightningModule):
             )
         x_t, y_t, ids_t = batch["train"]
         x_v, y_v, ids_v = batch["val"]
+        if batch_idx == 0:
+            self._check_input_channels(x_t)
         weight_opt, arch_opt = self.optimizers()
         (loss_t, logits_t), arch_result = self._search_step(
             (x_t, y_t), (x_v, y_v), weight_opt, arch_opt, update_arch=self.arch_update_enabled()
         )
+        # divergence: checked on values the step has (no host sync on a GPU but on the steps that log anyway)
+        batch_number = self.trainer.fit_loop.total_batch_idx
+        self.divergence.watch("weight loss", batch_number, loss_t)
+        if arch_result is not None:
+            # under "16-mixed" the second-order loss is at a virtual step taken with scaled gradients: an overflow
+            # there is the scaler's to skip, not a divergence (α stays watched)
+            if self.hparams.order == 1 or grad_scaler(self) is None:
+                self.divergence.watch("architecture loss", batch_number, arch_result[0])
+            self.divergence.watch("architecture parameters", batch_number, *self.arch_parameters())
+        if check_is_due(self):
+            self.divergence.check()
 
         # Lightning's `self.log` costs about a millisecond of Python per call and step: the epoch aggregates are
         # torchmetrics states updated here (plain tensor ops, no host sync) and logged once, in `on_train_epoch_end`;
@@ -416,11 +468,11 @@ class DARTS(LightningModule):
         if self._writes_step_metrics():
             self.log("train/loss_step", loss_t, prog_bar=True, on_epoch=False, sync_dist=True, batch_size=len(y_t))
         self.train_loss.update(loss_t.expand(len(y_t)))  # one entry per sample: the mean weighs batches by size
-        self.train_acc.update(logits_t, y_t)
+        self.train_acc.update(predictions(logits_t, y_t), y_t)
         outputs: dict[str, Any] = {"loss": loss_t, "train": {"ids": ids_t, "el2n": el2n(logits_t, y_t)}}
         if arch_result is not None:
             loss_v, logits_v = arch_result
-            self.arch_acc.update(logits_v, y_v)
+            self.arch_acc.update(predictions(logits_v, y_v), y_v)
             self.arch_loss.update(loss_v.expand(len(y_v)))  # one entry per sample: the mean weighs batches by size
             outputs["val"] = {"ids": ids_v, "el2n": el2n(logits_v, y_v)}
         if self.hparams.lr_interval == "step":
@@ -434,6 +486,7 @@ class DARTS(LightningModule):
 
     @override
     def on_train_epoch_end(self) -> None:
+        self.divergence.check()
         self._log_epoch_metrics()
         if self.hparams.lr_interval == "epoch":
             self.lr_schedulers().step()
@@ -467,19 +520,34 @@ class DARTS(LightningModule):
             self.log("arch/acc", self.arch_acc, on_step=False, on_epoch=True)
 
     # ------------------------------------------------------------------ evaluation of the supernet
+    def _check_input_channels(self, x: Tensor) -> None:
+        """Refuses images whose channels the supernet's stem does not take (a conv shape error otherwise)."""
+        stem = getattr(self.supernet, "stem", self.supernet)
+        conv = next((m for m in stem.modules() if isinstance(m, nn.Conv2d)), None)
+        if conv is not None and x.dim() == 4 and x.shape[1] != conv.in_channels:
+            raise ValueError(
+                f"`{type(self).__name__}(space_options=...)`: the supernet takes images with `in_channels` = "
+                f"{conv.in_channels} channels, the data's have {x.shape[1]}. Set "
+                f"space_options={{'in_channels': {x.shape[1]}, ...}}, or give images with {conv.in_channels} channels."
+            )
+
     def _evaluate(self, batch: list[Tensor], stage: str, metric: MulticlassAccuracy) -> Tensor:
         x, y = batch[0], batch[1]
         logits = self.supernet(x)
         loss = nn.functional.cross_entropy(logits, y)
-        metric(logits, y)
+        metric(predictions(logits, y), y)
         self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(y))
         self.log(f"{stage}/acc", metric, on_epoch=True, prog_bar=stage == "val", batch_size=len(y))
         return loss
 
     @override
     def validation_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
+        if batch_idx == 0:
+            self._check_input_channels(batch[0])
         return self._evaluate(batch, "val", self.val_acc)
 
     @override
     def test_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
+        if batch_idx == 0:
+            self._check_input_channels(batch[0])
         return self._evaluate(batch, "test", self.test_acc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lightning_nas.checks import check_bool, check_number
 from lightning_nas.methods.darts import DARTS
 
 
@@ -56,10 +57,9 @@ class PCDARTS(DARTS):
         arch_warmup_epochs: int = 15,
         **kwargs: Any,
     ) -> None:
-        if not isinstance(partial_channels, int) or partial_channels < 1:
-            raise ValueError(
-                f"`PCDARTS(partial_channels={partial_channels!r})`: `partial_channels` must be a positive integer."
-            )
+        name = type(self).__name__
+        check_number(name, "partial_channels", partial_channels, low=1, integer=True)
+        check_bool(name, "edge_normalization", edge_normalization)
         super().__init__(
             search_space=search_space,
             space_options=space_options,

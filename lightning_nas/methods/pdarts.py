@@ -14,6 +14,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from typing_extensions import override
 
+from lightning_nas.checks import check_number, check_numbers
 from lightning_nas.methods.darts import DARTS
 from lightning_nas.spaces import Genotype, get_search_space
 
@@ -123,10 +124,18 @@ class PDARTS(DARTS):
         arch_grad_clip: float | None = 5.0,
         **kwargs: Any,
     ) -> None:
-        if search_space not in _DEPTH_OPTION:
+        name = type(self).__name__
+        if not isinstance(search_space, str) or search_space not in _DEPTH_OPTION:
             raise ValueError(
-                f"`PDARTS(search_space={search_space!r})`: `search_space` must be one of {sorted(_DEPTH_OPTION)}."
+                f"`{name}(search_space={search_space!r})`: `search_space` must be one of {sorted(_DEPTH_OPTION)}."
             )
+        stage_epochs = check_numbers(name, "stage_epochs", stage_epochs, low=1, integer=True)
+        for arg, value in (("stage_layers", stage_layers), ("stage_ops", stage_ops)):
+            if value is not None:
+                check_numbers(name, arg, value, low=1, integer=True)
+        check_numbers(name, "skip_dropout", skip_dropout, low=0, high=1, high_open=True)
+        check_number(name, "skip_dropout_decay", skip_dropout_decay, low=0)
+        check_number(name, "max_skip_connects", max_skip_connects, low=0, integer=True)
         stages = len(stage_epochs)
         stage_layers = tuple(stage_layers or _DEFAULT_STAGE_LAYERS[search_space])
         stage_ops = tuple(stage_ops or ((8, 5, 3) if search_space == "darts" else (5, 4, 3)))
@@ -142,16 +151,11 @@ class PDARTS(DARTS):
                     f"`PDARTS({arg}={values!r})`: `{arg}` must have one entry per stage ({stages} stages, from "
                     f"`stage_epochs`)."
                 )
-        if any(not isinstance(e, int) or e < 1 for e in stage_epochs):
-            raise ValueError(f"`PDARTS(stage_epochs={list(stage_epochs)!r})`: every entry must be a positive int.")
-        if any(b > a for a, b in zip(stage_ops, stage_ops[1:])) or min(stage_ops) < 1:
+        if any(b > a for a, b in zip(stage_ops, stage_ops[1:])):
             raise ValueError(
-                f"`PDARTS(stage_ops={list(stage_ops)!r})`: operations per edge must be >= 1 and never increase."
+                f"`{name}(stage_ops={list(stage_ops)!r})`: `stage_ops` (operations per edge) must never increase. "
+                f"Got {list(stage_ops)!r} instead."
             )
-        if any(not 0 <= p < 1 for p in skip_dropout):
-            raise ValueError(f"`PDARTS(skip_dropout={list(skip_dropout)!r})`: every rate must be in [0, 1).")
-        if max_skip_connects < 0:
-            raise ValueError(f"`PDARTS(max_skip_connects={max_skip_connects!r})`: must be >= 0.")
         stage_epochs, stage_layers, stage_ops = list(stage_epochs), list(stage_layers), list(stage_ops)
         skip_dropout = list(skip_dropout)  # resolved values are what save_hyperparameters records
         self.stage = 0

@@ -19,7 +19,9 @@ from torchmetrics.classification import MulticlassAccuracy
 from tqdm.auto import tqdm
 from typing_extensions import override
 
+from lightning_nas.checks import check_bool, check_mapping, check_number
 from lightning_nas.methods.candidate_pool import CandidatePool
+from lightning_nas.methods.divergence import DivergenceGuard, check_is_due, predictions
 from lightning_nas.methods.precision import clip_grad_norm
 from lightning_nas.selection.scores import el2n
 from lightning_nas.spaces import Genotype, get_search_space, get_search_space_class
@@ -206,25 +208,23 @@ class SPOS(LightningModule):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(
-                f"`{name}(num_classes={num_classes!r})`: `num_classes` must be an int >= 2. Got {num_classes!r}."
-            )
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-            raise ValueError(f"`{name}(lr={lr!r})`: `lr` must be positive. Got {lr!r} instead.")
-        for arg, value in (("lr_min", lr_min), ("momentum", momentum), ("weight_decay", weight_decay)):
-            _check_real(name, arg, value, 0.0, math.inf)
-        _check_real(name, "label_smoothing", label_smoothing, 0.0, 1.0, closed_high=False)
-        if grad_clip is not None:
-            _check_real(name, "grad_clip", grad_clip, 0.0, math.inf)
-        if not isinstance(nesterov, bool):
-            raise ValueError(f"`{name}(nesterov={nesterov!r})`: `nesterov` must be a bool. Got {nesterov!r}.")
+        check_mapping(name, "space_options", space_options)
+        check_number(name, "num_classes", num_classes, low=2, integer=True)
+        check_number(name, "lr", lr, low=0, low_open=True)
+        for arg, value in (("lr_min", lr_min), ("weight_decay", weight_decay)):
+            check_number(name, arg, value, low=0)
+        check_number(name, "momentum", momentum, low=0, high=1)
+        check_number(name, "label_smoothing", label_smoothing, low=0, high=1, high_open=True)
+        check_number(name, "grad_clip", grad_clip, low=0, optional=True)
+        check_bool(name, "nesterov", nesterov)
         if nesterov and momentum == 0:
             raise ValueError(f"`{name}(nesterov=True)`: Nesterov momentum needs `momentum` > 0. Got momentum=0.")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"`{name}(seed={seed!r})`: `seed` must be an int or None. Got {seed!r} instead.")
+        check_number(name, "seed", seed, integer=True, optional=True)
         self.save_hyperparameters()
         self.automatic_optimization = False
+        self.divergence = DivergenceGuard(
+            name, {"training loss": f"the learning rate `lr={lr}` is too large (or `grad_clip` off)"}
+        )
         space_class = get_search_space_class(search_space)
         if not callable(getattr(space_class, "random_path", None)):
             raise ValueError(
@@ -383,6 +383,9 @@ class SPOS(LightningModule):
         optimizer = self.optimizers()
         logits = self.supernet(x, path)
         loss = nn.functional.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
+        self.divergence.watch("training loss", self.trainer.fit_loop.total_batch_idx, loss)
+        if check_is_due(self):
+            self.divergence.check()
         optimizer.zero_grad()
         extra = self._unused_parameter_term(path)
         self.manual_backward(loss if extra is None else loss + extra)
@@ -396,7 +399,7 @@ class SPOS(LightningModule):
         self.lr_schedulers().step()
 
         logits = logits.detach()
-        self.train_acc(logits, y)
+        self.train_acc(predictions(logits, y), y)
         self.log(
             "train/loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=True, sync_dist=True, batch_size=len(y)
         )
@@ -412,6 +415,7 @@ class SPOS(LightningModule):
 
     @override
     def on_train_epoch_end(self) -> None:
+        self.divergence.check()
         rank_zero_info(f"Epoch {self.current_epoch}: genotype {self.genotype()}")
 
     # ---------------------------------------------------------------------------------------------------------------
@@ -429,7 +433,7 @@ class SPOS(LightningModule):
         x, y, _ = self._split_batch(batch, type(self).__name__)
         logits = self.supernet(x, self._val_path if self._val_path is not None else self.genotype())
         loss = nn.functional.cross_entropy(logits, y)
-        metric(logits, y)
+        metric(predictions(logits, y), y)
         self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(y))
         self.log(f"{stage}/acc", metric, on_epoch=True, prog_bar=stage == "val", batch_size=len(y))
         return loss
@@ -583,20 +587,19 @@ class GreedyNAS(SPOS):
         seed: int | None = None,
     ) -> None:
         name = type(self).__name__
-        _check_int(name, "num_paths", num_paths, 1)
-        _check_int(name, "keep_paths", keep_paths, 1)
+        check_number(name, "num_paths", num_paths, low=1, integer=True)
+        check_number(name, "keep_paths", keep_paths, low=1, integer=True)
         if keep_paths > num_paths:
             raise ValueError(
                 f"`{name}(keep_paths={keep_paths})`: `keep_paths` (k) must be <= `num_paths` (m = {num_paths}). "
                 f"Got {keep_paths} instead."
             )
-        _check_int(name, "pool_size", pool_size, 1)
-        _check_int(name, "warmup_steps", warmup_steps, 0)
-        _check_real(name, "epsilon_max", epsilon_max, 0.0, 1.0)
-        if epsilon_steps is not None:
-            _check_int(name, "epsilon_steps", epsilon_steps, 1)
-        _check_int(name, "surrogate_size", surrogate_size, 1)
-        _check_int(name, "surrogate_batch_size", surrogate_batch_size, 1)
+        check_number(name, "pool_size", pool_size, low=1, integer=True)
+        check_number(name, "warmup_steps", warmup_steps, low=0, integer=True)
+        check_number(name, "epsilon_max", epsilon_max, low=0, high=1)
+        check_number(name, "epsilon_steps", epsilon_steps, low=1, integer=True, optional=True)
+        check_number(name, "surrogate_size", surrogate_size, low=1, integer=True)
+        check_number(name, "surrogate_batch_size", surrogate_batch_size, low=1, integer=True)
         super().__init__(
             search_space=search_space,
             space_options=space_options,

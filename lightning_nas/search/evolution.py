@@ -46,6 +46,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from tqdm.auto import tqdm
 
 from lightning_nas.benchmarks.nasbench201_table import NASBench201Dataset, NASBench201Table
+from lightning_nas.checks import check_bool, check_number, check_numbers
 from lightning_nas.search.children import ChildJob, ChildResult, train_child
 from lightning_nas.search.genotypes import MUTABLE_SPACES, MutableSpace, mutate, random_genotype
 from lightning_nas.search.reduced import ReducedSetting
@@ -270,24 +271,12 @@ def open_executor(
 
 
 def _check_int(owner: str, name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        allowed = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ValueError(f"`{owner}({name}={value!r})`: `{name}` must be {allowed}. Got {value!r} instead.")
-    return int(value)
+    check_number(owner, name, value, low=minimum, integer=True)
+    return int(value)  # type: ignore[call-overload]
 
 
 def _check_ints(owner: str, name: str, value: object, length: int) -> tuple[int, ...]:
-    ok = (
-        isinstance(value, Sequence)
-        and not isinstance(value, str)
-        and len(value) == length
-        and all(not isinstance(v, bool) and isinstance(v, (int, np.integer)) and v >= 0 for v in value)
-    )
-    if not ok:
-        raise ValueError(
-            f"`{owner}({name}={value!r})`: `{name}` must be {length} non-negative integers. Got {value!r} instead."
-        )
-    return tuple(int(v) for v in value)  # type: ignore[union-attr]
+    return tuple(int(v) for v in check_numbers(owner, name, value, length=length, low=0, integer=True))
 
 
 def _check_dict(owner: str, name: str, value: object) -> dict[str, Any]:
@@ -489,6 +478,8 @@ class _Evolution:
         self.seed = _check_int(owner, "seed", seed, 0)
         self.executor = executor
         self.train_fn = train_fn
+        check_bool(owner, "resume", resume)
+        check_bool(owner, "progress", progress)
         self.resume = bool(resume)
         self.progress = bool(progress)
         self._state: dict[str, Any] | None = None
@@ -1121,6 +1112,7 @@ class HierarchicalEvolution(_Evolution):
         self.draws = _check_ints(owner, "draws", draws, 3)
         self.promote = _check_ints(owner, "promote", promote, 2)
         self.dead_age = _check_int(owner, "dead_age", dead_age, 1)
+        check_bool(owner, "redistribute", redistribute)
         self.redistribute = bool(redistribute)
         if self.setting.e != 3 * self.stage_epochs:
             raise ValueError(

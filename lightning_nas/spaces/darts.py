@@ -1039,6 +1039,8 @@ class _FusedSearchCell(_SearchCell):
                 states.append(self._node(terms[source - 2], bypass[source - 2], k, width))
             x = states[source]
             part = x if k == 1 else x[:, :width]
+            if k > 1 and _is_channels_last(x):  # a channel slice is not channels_last: ops on it would run NCHW
+                part = part.contiguous(memory_format=torch.channels_last)
             self._edges_out(part, plan, coef, terms, masks, width)
             if k > 1:
                 rest = x[:, width:]
@@ -1262,9 +1264,10 @@ class DARTSSupernet(Supernet):
         fused: Whether the search cells compute their edges together, per source node (shared ReLU, pooling and
             identity; on a GPU one depthwise and one grouped pointwise conv per conv op and stage for all edges
             leaving a node, on a CPU per-edge convs in ``channels_last``; BatchNorm scaled by the mixing weights,
-            one fused sum per node), instead of edge by edge and op by op as the research code does. Both give the same outputs and gradients up to rounding and have the
-            same parameters, buffers and ``state_dict`` keys; the per-edge cells (``False``) are the reference the
-            fused ones are tested against.
+            one fused sum per node), instead of edge by edge and op by op as the research code does. Both give
+            the same outputs and gradients up to rounding and have the same parameters, buffers and
+            ``state_dict`` keys; the per-edge cells (``False``) are the reference the fused ones are tested
+            against.
 
     Raises:
         ValueError: If an option is invalid (see :class:`DARTSSpace`).

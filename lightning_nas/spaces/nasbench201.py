@@ -574,6 +574,8 @@ class _FusedSearchCell(_SearchCell):
         nodes = [x]
         for source, plan in enumerate(self._sources):
             part = nodes[source] if k == 1 else parts[source][0]
+            if k > 1 and _memory_format(x) is torch.channels_last:  # a channel slice is not: its ops would run NCHW
+                part = part.contiguous(memory_format=torch.channels_last)
             if plan.convs:
                 relu = nn.functional.relu(part)
                 outs = [self._conv_bn(relu, kernel_size, members, coef, width) for kernel_size, members in plan.convs]

@@ -20,7 +20,7 @@ ROW = re.compile(
     rf"^(?P<name>(?:nb201|darts)/(?:DARTS|PC-DARTS|beta-DARTS)/o[12]/b[0-9]+) +(?P<ms>{NUMBER}) ms/step +"
     rf"(?P<ips>{NUMBER}) img/s +peak +(?:{NUMBER}|n/a) MiB \| .* (?P<reference>{NUMBER}) x reference.* \| "
     rf"bound +{NUMBER} ms (?:contiguous|channels_last) +(?P<bound>{NUMBER}) x bound \| "
-    rf"Trainer +{NUMBER} ms +(?P<trainer>{NUMBER}) x bare$"
+    rf"Trainer +{NUMBER} ms +(?P<trainer>{NUMBER}) x bare \| guard (?P<guard>{NUMBER}) % \| targets (?P<targets>.+)$"
 )
 
 
@@ -43,6 +43,9 @@ def test_quick_run_prints_one_parseable_row_per_configuration():
     assert names == [f"{space}/{m}/{o}/b4" for space in ("nb201", "darts") for m in methods for o in orders]
     for row in rows:
         assert all(float(row[key]) > 0 for key in ("ms", "ips", "reference", "bound", "trainer"))
+        checks = row["targets"].split(", ")
+        assert all(re.fullmatch(r".+ (met|MISSED)", check) for check in checks), row["targets"]
+        assert any(check.startswith("<=1.3x bound") for check in checks)
     assert re.fullmatch(r"total [0-9]+ s", lines[-1])
 
 

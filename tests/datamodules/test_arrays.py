@@ -121,7 +121,7 @@ def test_test_arrays_are_served_by_the_test_loader():
             ValueError,
             r"labels must be in \[0, num_classes\) = \[0, 2\). Got 2 instead.",
         ),
-        ({"num_classes": 0}, ValueError, "`num_classes` must be >= 1"),
+        ({"num_classes": 0}, ValueError, "`num_classes` must be an integer >= 1"),
         ({"x_test": np.zeros((2, 3, 8, 8))}, ValueError, "give both `x_test` and `y_test`, or neither"),
         ({"x_test": np.zeros((2, 3, 6, 6)), "y_test": [0, 1]}, ValueError, r"test images have shape \(3, 6, 6\)"),
         (
@@ -129,9 +129,9 @@ def test_test_arrays_are_served_by_the_test_loader():
             ValueError,
             r"`ArraySearchDataModule\(y_test=...\)`: labels must be in \[0, num_classes\) = \[0, 2\)",
         ),
-        ({"crop_padding": -1}, ValueError, "`crop_padding` must be >= 0"),
-        ({"augment": "yes"}, ValueError, "`augment` must be a bool"),
-        ({"hflip": None}, ValueError, "`hflip` must be a bool"),
+        ({"crop_padding": -1}, ValueError, "`crop_padding` must be an integer >= 0"),
+        ({"augment": "yes"}, TypeError, "`augment` must be a bool"),
+        ({"hflip": None}, TypeError, "`hflip` must be a bool"),
     ],
 )
 def test_validation_errors_name_the_argument(kwargs, error, match):

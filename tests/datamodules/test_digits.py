@@ -45,10 +45,13 @@ def test_digits_options():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"test_fraction": 1.0}, r"`DigitsSearchDataModule\(test_fraction=1.0\)`: `test_fraction` must be in \[0, 1\)"),
-        ({"upscale": 0}, "`upscale` must be >= 1"),
-        ({"crop_padding": -1}, "`crop_padding` must be >= 0"),
-        ({"batch_size": 0}, "`batch_size` must be >= 1"),
+        (
+            {"test_fraction": 1.0},
+            r"`DigitsSearchDataModule\(test_fraction=1.0\)`: `test_fraction` must be a number in \[0, 1\)",
+        ),
+        ({"upscale": 0}, "`upscale` must be an integer >= 1"),
+        ({"crop_padding": -1}, "`crop_padding` must be an integer >= 0"),
+        ({"batch_size": 0}, "`batch_size` must be an integer >= 1"),
     ],
 )
 def test_digits_argument_errors(kwargs, match):

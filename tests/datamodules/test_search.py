@@ -360,18 +360,21 @@ def test_validation_errors_of_the_base_arguments():
     cases = [
         (
             {"val_fraction": 1.5},
-            r"`ArraySearchDataModule\(val_fraction=1.5\)`: `val_fraction` must be in \(0, 1\). "
+            ValueError,
+            r"`ArraySearchDataModule\(val_fraction=1.5\)`: `val_fraction` must be a number in \(0, 1\). "
             r"Got 1.5 instead.",
         ),
-        ({"val_fraction": 0}, r"`val_fraction` must be in \(0, 1\)"),
-        ({"batch_size": 0}, "`batch_size` must be >= 1"),
-        ({"batch_size": 2.0}, "`batch_size` must be an int"),
-        ({"eval_batch_size": -1}, "`eval_batch_size` must be >= 1"),
-        ({"split": "kfold"}, "`split` must be 'stratified', 'contiguous' or 'random'"),
-        ({"paired": 1}, "`paired` must be a bool"),
-        ({"num_workers": -1}, "`num_workers` must be >= 0"),
-        ({"seed": "0"}, "`seed` must be an int"),
+        ({"val_fraction": 0}, ValueError, r"`val_fraction` must be a number in \(0, 1\)"),
+        ({"val_fraction": "0.5"}, TypeError, r"`val_fraction` must be a number in \(0, 1\). Got str instead"),
+        ({"batch_size": 0}, ValueError, "`batch_size` must be an integer >= 1"),
+        ({"batch_size": 2.0}, TypeError, "`batch_size` must be an integer >= 1. Got float instead"),
+        ({"eval_batch_size": -1}, ValueError, "`eval_batch_size` must be an integer >= 1"),
+        ({"split": "kfold"}, ValueError, "`split` must be 'stratified', 'contiguous' or 'random'"),
+        ({"paired": 1}, TypeError, "`paired` must be a bool"),
+        ({"retrain": "no"}, TypeError, "`retrain` must be a bool"),
+        ({"num_workers": -1}, ValueError, "`num_workers` must be an integer >= 0"),
+        ({"seed": "0"}, TypeError, "`seed` must be an integer"),
     ]
-    for kwargs, match in cases:
-        with pytest.raises(ValueError, match=match):
+    for kwargs, error, match in cases:
+        with pytest.raises(error, match=match):
             ArraySearchDataModule(x, y, **kwargs)

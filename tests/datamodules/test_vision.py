@@ -96,13 +96,13 @@ def test_image_folder_missing_train_folder_names_the_path(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"image_size": 0}, "`image_size` must be >= 1"),
+        ({"image_size": 0}, "`image_size` must be an integer >= 1"),
         ({"mean": (0.5,), "std": (0.5, 0.5)}, "must have one entry per channel. Got 1 and 2 instead."),
         ({"std": (0.5, 0.0, 0.5)}, "`std` must be > 0"),
         ({"cache": True, "image_size": 24}, r"`cache` needs `image_size=None`"),
         (
             {"val_fraction": 1.0},
-            r"`ImageFolderSearchDataModule\(val_fraction=1.0\)`: `val_fraction` must be in \(0, 1\)",
+            r"`ImageFolderSearchDataModule\(val_fraction=1.0\)`: `val_fraction` must be a number in \(0, 1\)",
         ),
     ],
 )

@@ -173,14 +173,31 @@ def test_resume_from_mid_search_checkpoint_gives_the_same_search(tmp_path):
         ({"order": 3}, "`order` must be 1 or 2"),
         ({"search_space": "nope"}, "nope"),
         ({"num_classes": 1}, "`num_classes`"),
-        ({"weight_lr": 0.0}, "`weight_lr` must be positive"),
-        ({"arch_weight_decay": -1.0}, "`arch_weight_decay` must be >= 0"),
+        ({"weight_lr": 0.0}, r"`weight_lr` must be a number > 0. Got 0.0 instead"),
+        ({"arch_weight_decay": -1.0}, "`arch_weight_decay` must be a number >= 0"),
+        ({"weight_momentum": 1.5}, r"`DARTS\(weight_momentum=1.5\)`: `weight_momentum` must be a number in \[0, 1\]"),
+        ({"arch_betas": (1.5, 0.999)}, r"`arch_betas` must be two numbers in \[0, 1\)"),
+        ({"arch_warmup_epochs": 1.5}, "`arch_warmup_epochs` must be an integer >= 0"),
         ({"step_order": "both"}, "`step_order`"),
         ({"lr_interval": "week"}, "`lr_interval`"),
     ],
 )
 def test_bad_arguments_are_rejected(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        DARTS(**{"space_options": TINY, **kwargs})
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"weight_lr": "0.1"}, r"`DARTS\(weight_lr='0.1'\)`: `weight_lr` must be a number > 0. Got str instead"),
+        ({"space_options": "C=4"}, r"`space_options` must be a dict, e.g. \{'C': 16\}. Got str instead"),
+        ({"grad_clip": "5"}, "`grad_clip` must be a number >= 0 or None. Got str instead"),
+        ({"weight_nesterov": "yes"}, "`weight_nesterov` must be True or False"),
+    ],
+)
+def test_arguments_of_the_wrong_type_are_rejected(kwargs, match):
+    with pytest.raises(TypeError, match=match):
         DARTS(**{"space_options": TINY, **kwargs})
 
 

@@ -79,7 +79,7 @@ def test_pcdarts_short_search_gives_a_valid_genotype(tmp_path, space):
 def test_pcdarts_rejects_conflicting_space_options():
     with pytest.raises(ValueError, match="partial_channels"):
         PCDARTS(search_space="nasbench201", space_options={"C": 8, "N": 1, "partial_channels": 2})
-    with pytest.raises(ValueError, match="`partial_channels` must be a positive integer"):
+    with pytest.raises(ValueError, match="`partial_channels` must be an integer >= 1"):
         PCDARTS(search_space="nasbench201", space_options={"C": 8, "N": 1}, partial_channels=0)
 
 

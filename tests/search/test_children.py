@@ -85,7 +85,7 @@ def test_schedule_epochs_spreads_one_cosine_over_a_longer_run(tmp_path):
     assert scheduler.T_max == 4
     # after 2 of 4 epochs the cosine is halfway: 0.1 * (1 + cos(pi / 2)) / 2
     assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.05)
-    with pytest.raises(ValueError, match="`schedule_epochs` must be a positive int or None"):
+    with pytest.raises(ValueError, match="`schedule_epochs` must be an integer >= 1 or None"):
         ArchitectureTraining(NB201, "nasbench201", {"C": 4, "N": 1}, schedule_epochs=0)
 
 

@@ -435,19 +435,19 @@ def test_regularized_equal_budget_and_resume(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"stage_epochs": 0}, ValueError, r"`stage_epochs` must be a positive integer. Got 0"),
+        ({"stage_epochs": 0}, ValueError, r"`stage_epochs` must be an integer >= 1. Got 0"),
         ({"stage_epochs": 3}, ValueError, r"epochs \(6\) must be 3 \* stage_epochs = 9"),
-        ({"num_init": 0}, ValueError, r"`num_init` must be a positive integer"),
+        ({"num_init": 0}, ValueError, r"`num_init` must be an integer >= 1"),
         ({"cycles": -1}, ValueError, r"`cycles` must be an integer >= 0"),
-        ({"draws": (6, 5)}, ValueError, r"`draws` must be 3 non-negative integers"),
-        ({"promote": (8, -1)}, ValueError, r"`promote` must be 2 non-negative integers"),
-        ({"dead_age": 0}, ValueError, r"`dead_age` must be a positive integer"),
+        ({"draws": (6, 5)}, ValueError, r"`draws` must be a list of 3 integers >= 0"),
+        ({"promote": (8, -1)}, ValueError, r"`promote` must be a list of 2 integers >= 0"),
+        ({"dead_age": 0}, ValueError, r"`dead_age` must be an integer >= 1"),
         ({"fitness": "max"}, ValueError, r"`fitness` must be one of \['last', 'best'\]"),
         ({"search_space": "mobilenet"}, ValueError, r"`search_space` must be one of"),
         ({"setting": "c9r0s0e6"}, ValueError, r"setting='c9r0s0e6'\)`: .*c subscript"),
         ({"setting": 3}, TypeError, r"`setting` must be a ReducedSetting"),
-        ({"top_k": 0}, ValueError, r"`top_k` must be a positive integer"),
-        ({"max_epochs_budget": 0}, ValueError, r"`max_epochs_budget` must be a positive integer"),
+        ({"top_k": 0}, ValueError, r"`top_k` must be an integer >= 1"),
+        ({"max_epochs_budget": 0}, ValueError, r"`max_epochs_budget` must be an integer >= 1"),
         ({"seed": -1}, ValueError, r"`seed` must be an integer >= 0"),
         ({"executor": "pool"}, TypeError, r"`executor` must be a concurrent.futures.Executor"),
         ({"train_fn": 3}, TypeError, r"`train_fn` must be callable"),
@@ -465,7 +465,7 @@ def test_hierarchical_arguments_are_checked(kwargs, error, match):
 def test_regularized_arguments_are_checked():
     with pytest.raises(ValueError, match=r"`sample_size` must be at most `population_size` \(10\). Got 11"):
         regularized("unused", sample_size=11)
-    with pytest.raises(ValueError, match=r"`batch_size` must be a positive integer"):
+    with pytest.raises(ValueError, match=r"`batch_size` must be an integer >= 1"):
         regularized("unused", batch_size=0)
     with pytest.raises(RuntimeError, match=r"no search state yet"):
         regularized("unused").top()

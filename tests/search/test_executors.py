@@ -243,7 +243,7 @@ def test_a_new_search_does_not_take_the_results_of_an_earlier_one(tmp_path):
 def test_open_executor_checks_its_arguments(monkeypatch):
     with pytest.raises(ValueError, match=r"`kind` must be one of \['inprocess', 'processes', 'dask'\]. Got 'threads'"):
         open_executor("threads").__enter__()
-    with pytest.raises(ValueError, match=r"`max_workers` must be a positive integer. Got 0"):
+    with pytest.raises(ValueError, match=r"`max_workers` must be an integer >= 1. Got 0"):
         open_executor("processes", max_workers=0).__enter__()
     with pytest.raises(ValueError, match=r"`max_workers` applies to .* Got kind='inprocess' instead"):
         open_executor("inprocess", max_workers=2).__enter__()

@@ -218,14 +218,15 @@ def test_state_dict_restores_the_subset():
 def test_reduced_data_module_checks_its_arguments():
     with pytest.raises(TypeError, match="must be a `SearchDataModule`"):
         ReducedDataModule(object())
-    for kwargs, match in [
-        ({"resolution": 0}, "`resolution` must be a positive int or None"),
-        ({"resolution": 8.0}, "`resolution` must be a positive int or None"),
-        ({"fraction": 0.0}, r"`fraction` must be in \(0, 1\]"),
-        ({"fraction": 2}, r"`fraction` must be in \(0, 1\]"),
-        ({"antialias": 1}, "`antialias` must be a bool"),
+    for kwargs, error, match in [
+        ({"resolution": 0}, ValueError, "`resolution` must be an integer >= 1 or None"),
+        ({"resolution": 8.0}, TypeError, "`resolution` must be an integer >= 1 or None"),
+        ({"fraction": 0.0}, ValueError, r"`fraction` must be a number in \(0, 1\]"),
+        ({"fraction": 2}, ValueError, r"`fraction` must be a number in \(0, 1\]"),
+        ({"seed": "0"}, TypeError, "`seed` must be an integer or None"),
+        ({"antialias": 1}, TypeError, "`antialias` must be a bool"),
     ]:
-        with pytest.raises(ValueError, match=match):
+        with pytest.raises(error, match=match):
             ReducedDataModule(_base(), **kwargs)
 
 
