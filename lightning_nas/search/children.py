@@ -19,7 +19,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
+import json
 import logging
+import math
 import os
 import time
 import warnings
@@ -285,6 +287,11 @@ def train_child(job: ChildJob) -> ChildResult:
     Returns:
         The per-epoch validation accuracies of the stage and the checkpoint.
 
+    A child whose training diverges (a non-finite loss: :class:`~lightning_nas.methods.DivergenceError`) gets NaN
+    accuracy for every epoch of the job, which ranks it last, and no checkpoint; a warning names it, and a
+    ``diverged.json`` in ``workdir`` makes its later stages NaN too, without training. One network whose
+    training blows up (an architecture too deep for the learning rate) does not end the search.
+
     Raises:
         FileNotFoundError: if ``start_epoch > 0`` and the checkpoint to resume from is missing.
         ValueError: if that checkpoint holds another epoch, or the data module is unusable.
@@ -303,8 +310,13 @@ def train_child(job: ChildJob) -> ChildResult:
         >>> len(result.val_accuracies), result.epochs, os.path.basename(result.checkpoint)
         (1, 1, 'epoch_1.ckpt')
     """
+    from lightning_nas.methods.divergence import DivergenceError
+
     started = time.perf_counter()
     os.makedirs(job.workdir, exist_ok=True)
+    diverged = os.path.join(job.workdir, DIVERGED_FILE)
+    if os.path.isfile(diverged):  # an earlier stage of this child diverged: it stays at NaN, untrained
+        return _diverged_result(job, started)
     resume_from = None
     if job.start_epoch > 0:
         resume_from = child_checkpoint_path(job.workdir, job.start_epoch)
@@ -325,7 +337,13 @@ def train_child(job: ChildJob) -> ChildResult:
         }
         trainer_kwargs["callbacks"] = [*list(job.trainer.get("callbacks") or []), recorder]
         trainer = Trainer(max_epochs=job.stop_epoch, **trainer_kwargs)
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+        try:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+        except DivergenceError as err:
+            with open(diverged, "w") as file:
+                json.dump({"child_id": job.child_id, "genotype": job.genotype, "error": str(err)}, file)
+            warnings.warn(f"`train_child`: child {job.child_id} diverged; its accuracies are NaN. {err}", stacklevel=2)
+            return _diverged_result(job, started)
         if trainer.current_epoch != job.stop_epoch:
             raise RuntimeError(
                 f"`train_child`: child {job.child_id} stopped after {trainer.current_epoch} epochs instead of "
@@ -344,6 +362,21 @@ def train_child(job: ChildJob) -> ChildResult:
         child_id=job.child_id,
         val_accuracies=accuracies,
         checkpoint=checkpoint,
+        epochs=job.stop_epoch,
+        seconds=time.perf_counter() - started,
+    )
+
+
+DIVERGED_FILE = "diverged.json"
+"""Written in a child's ``workdir`` when its training diverged (the guard's error): later stages skip it."""
+
+
+def _diverged_result(job: ChildJob, started: float) -> ChildResult:
+    """A diverged child: NaN accuracy for every epoch of the job (ranked last), no checkpoint."""
+    return ChildResult(
+        child_id=job.child_id,
+        val_accuracies=(math.nan,) * (job.stop_epoch - job.start_epoch),
+        checkpoint="",
         epochs=job.stop_epoch,
         seconds=time.perf_counter() - started,
     )

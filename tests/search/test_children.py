@@ -236,3 +236,13 @@ def test_train_child_trains_an_econas_cell_on_a_subset(tmp_path):
     state = _state(result)
     assert state["hyper_parameters"]["search_space"] == "econas"
     assert len(state["ReducedDataModule"]["data"]["assignment"]["train"]) == 24  # s = 0.5 of the 48 weight ids
+
+
+def test_a_diverging_child_gets_nan_accuracy_and_its_later_stages_are_skipped(tmp_path):
+    job = _job(tmp_path / "child", stop=1, module={"space_options": {"N": 1}, "lr": 1e12, "grad_clip": None})
+    with pytest.warns(UserWarning, match="child 7 diverged; its accuracies are NaN.*`lr=1000000000000.0`"):
+        result = train_child(job)
+    assert len(result.val_accuracies) == 1 and math.isnan(result.val_accuracies[0]) and result.checkpoint == ""
+    assert os.path.isfile(os.path.join(job.workdir, "diverged.json"))
+    later = train_child(_job(tmp_path / "child", start=1, stop=3))  # no checkpoint of epoch 1: not trained
+    assert later.epochs == 3 and len(later.val_accuracies) == 2 and all(map(math.isnan, later.val_accuracies))
