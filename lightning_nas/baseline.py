@@ -37,7 +37,7 @@ from lightning_nas.embeddings import (
     forward_all,
     module_fingerprint,
 )
-from lightning_nas.methods.divergence import DivergenceGuard, check_is_due
+from lightning_nas.methods.divergence import DivergenceGuard
 
 __all__ = [
     "BaselineClassifier",
@@ -200,8 +200,7 @@ class BaselineClassifier(LightningModule):
         logits = self(x)
         loss = nn.functional.cross_entropy(logits, y)
         self.divergence.watch("training loss", self.trainer.fit_loop.total_batch_idx, loss)
-        if check_is_due(self):
-            self.divergence.check()
+        self.divergence.check_if_due(self)
         self.log("baseline/loss", loss, prog_bar=True)
         self.log("baseline/acc", (logits.argmax(1) == y).float().mean(), prog_bar=True)
         return loss

@@ -13,7 +13,7 @@ from typing_extensions import override
 
 from lightning_nas.checks import check_mapping, check_number
 from lightning_nas.methods.darts import optimizer_implementation
-from lightning_nas.methods.divergence import DivergenceGuard, check_is_due, predictions
+from lightning_nas.methods.divergence import DivergenceGuard, predictions
 from lightning_nas.spaces import Genotype, get_search_space
 
 # The evaluation settings of each space's papers (DARTS: 20 cells, C=36, auxiliary tower; NAS-Bench-201: C=16, N=5).
@@ -217,8 +217,7 @@ class ArchitectureTraining(LightningModule):
         else:
             logits, loss = out, self._loss(out, y)
         self.divergence.watch("training loss", self.trainer.fit_loop.total_batch_idx, loss)
-        if check_is_due(self):
-            self.divergence.check()
+        self.divergence.check_if_due(self)
         self.train_acc(predictions(logits, y), y)
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True, batch_size=len(y))
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(y))

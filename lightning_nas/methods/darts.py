@@ -15,7 +15,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from typing_extensions import override
 
 from lightning_nas.checks import check_betas, check_choice, check_mapping, check_number
-from lightning_nas.methods.divergence import DivergenceError, DivergenceGuard, check_is_due, predictions
+from lightning_nas.methods.divergence import DivergenceError, DivergenceGuard, logs_this_step, predictions
 from lightning_nas.methods.hypergradient import unrolled_arch_gradient
 from lightning_nas.methods.precision import clip_grad_norm, grad_scaler
 from lightning_nas.selection.scores import el2n
@@ -459,13 +459,12 @@ class DARTS(LightningModule):
             if self.hparams.order == 1 or grad_scaler(self) is None:
                 self.divergence.watch("architecture loss", batch_number, arch_result[0])
             self.divergence.watch("architecture parameters", batch_number, *self.arch_parameters())
-        if check_is_due(self):
-            self.divergence.check()
+        self.divergence.check_if_due(self)
 
         # Lightning's `self.log` costs about a millisecond of Python per call and step: the epoch aggregates are
         # torchmetrics states updated here (plain tensor ops, no host sync) and logged once, in `on_train_epoch_end`;
         # the step loss is logged on the batches whose step metrics the loggers write.
-        if self._writes_step_metrics():
+        if logs_this_step(self.trainer):
             self.log("train/loss_step", loss_t, prog_bar=True, on_epoch=False, sync_dist=True, batch_size=len(y_t))
         self.train_loss.update(loss_t.expand(len(y_t)))  # one entry per sample: the mean weighs batches by size
         self.train_acc.update(predictions(logits_t, y_t), y_t)
@@ -497,14 +496,6 @@ class DARTS(LightningModule):
                 add_text = getattr(getattr(logger, "experiment", None), "add_text", None)
                 if callable(add_text):
                     add_text("search/genotype", genotype, global_step=self.current_epoch)
-
-    def _writes_step_metrics(self) -> bool:
-        """Whether the loggers write the step metrics of the current batch (every ``log_every_n_steps`` batches)."""
-        trainer = self.trainer
-        every = trainer.log_every_n_steps
-        # the same on every process (the log synchronizes them); Lightning also writes on `trainer.should_stop`,
-        # which a callback may set on one process only: that write goes without the step loss
-        return bool(trainer.fast_dev_run) or (every > 0 and (trainer.fit_loop.total_batch_idx + 1) % every == 0)
 
     def _log_epoch_metrics(self) -> None:
         """Logs the epoch aggregates the training steps accumulated (synchronized across processes on compute)."""

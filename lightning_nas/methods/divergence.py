@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from lightning import LightningModule
+from lightning import LightningModule, Trainer
 from torch import Tensor
 
 
@@ -49,6 +49,11 @@ class DivergenceGuard:
             first = self._first[name] = torch.full((), -1, dtype=torch.long, device=finite.device)
         first.copy_(torch.where((~finite) & (first < 0), torch.full_like(first, step), first))
 
+    def check_if_due(self, module: LightningModule) -> None:
+        """:meth:`check` when :func:`check_is_due` for ``module`` (every step on a CPU, logging steps elsewhere)."""
+        if check_is_due(module):
+            self.check()
+
     def check(self) -> None:
         """Raises :class:`DivergenceError` if a watched value was non-finite (reads the device record)."""
         names = [name for name in self.causes if name in self._first]  # in the order of `causes`
@@ -63,15 +68,21 @@ class DivergenceGuard:
                 )
 
 
-def check_is_due(module: LightningModule) -> bool:
-    """Whether a method checks its guard now: every step on a CPU (no cost), elsewhere on the steps whose metrics
-    the loggers write anyway (every ``Trainer(log_every_n_steps)`` batches, where a host sync happens already).
+def logs_this_step(trainer: Trainer) -> bool:
+    """Whether the loggers write the step metrics of the current batch (every ``log_every_n_steps`` batches).
+
+    The same on every process. (Lightning also writes when ``trainer.should_stop``, which a callback may set on one
+    process only: not counted here.)
     """
-    if module.device.type == "cpu":
-        return True
-    trainer = module.trainer
     every = trainer.log_every_n_steps
     return bool(trainer.fast_dev_run) or (every > 0 and (trainer.fit_loop.total_batch_idx + 1) % every == 0)
+
+
+def check_is_due(module: LightningModule) -> bool:
+    """Whether a method checks its guard now: every step on a CPU (no cost), elsewhere on the steps whose metrics
+    the loggers write anyway (:func:`logs_this_step`, where a host sync happens already).
+    """
+    return module.device.type == "cpu" or logs_this_step(module.trainer)
 
 
 def predictions(logits: Tensor, y: Tensor) -> Tensor:

@@ -21,7 +21,7 @@ from typing_extensions import override
 
 from lightning_nas.checks import check_bool, check_mapping, check_number
 from lightning_nas.methods.candidate_pool import CandidatePool
-from lightning_nas.methods.divergence import DivergenceGuard, check_is_due, predictions
+from lightning_nas.methods.divergence import DivergenceGuard, predictions
 from lightning_nas.methods.precision import clip_grad_norm
 from lightning_nas.selection.scores import el2n
 from lightning_nas.spaces import Genotype, get_search_space, get_search_space_class
@@ -384,8 +384,7 @@ class SPOS(LightningModule):
         logits = self.supernet(x, path)
         loss = nn.functional.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
         self.divergence.watch("training loss", self.trainer.fit_loop.total_batch_idx, loss)
-        if check_is_due(self):
-            self.divergence.check()
+        self.divergence.check_if_due(self)
         optimizer.zero_grad()
         extra = self._unused_parameter_term(path)
         self.manual_backward(loss if extra is None else loss + extra)

@@ -55,6 +55,7 @@ from lightning_nas.spaces.base import (
     register_op,
     register_search_space,
 )
+from lightning_nas.spaces.fused import stacked_batch_norm
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -908,40 +909,6 @@ def _plan_sources(edge_ops: Sequence[Sequence[str]], reduction: bool) -> tuple[_
     return tuple(plans)
 
 
-def _stacked_batch_norm(x: Tensor, bns: Sequence[nn.BatchNorm2d], weight: Tensor | None) -> Tensor:
-    """The BatchNorms ``bns`` (affine-free, built alike) on the channel blocks of ``x`` as one ``batch_norm`` call.
-
-    Block ``j`` of ``x`` belongs to ``bns[j]``; their running buffers are concatenated for the call and, in
-    training mode, written back after it, as each module's own ``forward`` would update them. ``weight`` (one
-    scale per channel, or ``None``) multiplies the normalized output.
-    """
-    bn = bns[0]
-    mean = var = None
-    if bn.track_running_stats:
-        mean = (
-            cast(Tensor, bn.running_mean) if len(bns) == 1 else torch.cat([cast(Tensor, b.running_mean) for b in bns])
-        )
-        var = cast(Tensor, bn.running_var) if len(bns) == 1 else torch.cat([cast(Tensor, b.running_var) for b in bns])
-    update = bn.training and bn.track_running_stats
-    momentum = 0.0
-    if update:
-        for b in bns:
-            cast(Tensor, b.num_batches_tracked).add_(1)
-        momentum = bn.momentum if bn.momentum is not None else 1.0 / float(cast(Tensor, bn.num_batches_tracked))
-    if weight is not None:  # CPU batch_norm in channels_last reads a stride-0 (expanded) weight wrongly (PyTorch 2.x)
-        weight = weight.contiguous()
-    out = nn.functional.batch_norm(
-        x, mean, var, weight, None, bn.training or not bn.track_running_stats, momentum, bn.eps
-    )
-    if update and len(bns) > 1:
-        with torch.no_grad():
-            width = x.shape[1] // len(bns)
-            for b, m, v in zip(bns, cast(Tensor, mean).split(width), cast(Tensor, var).split(width), strict=True):
-                cast(Tensor, b.running_mean).copy_(m)
-                cast(Tensor, b.running_var).copy_(v)
-    return out
-
-
 def _shared_batch_norm(x: Tensor, bns: Sequence[nn.BatchNorm2d]) -> Tensor:
     """The BatchNorms ``bns`` (affine-free, built alike, training mode) on the same input ``x``: computed once.
 
@@ -1105,7 +1072,7 @@ class _FusedSearchCell(_SearchCell):
             else:  # running statistics: each edge's own
                 for (edge, op), bn in zip(members, bns, strict=True):
                     scale = coef[edge, op].expand(width)
-                    terms[DARTS_EDGES[edge][0] - 2].append((_stacked_batch_norm(pooled, [bn], scale), None))
+                    terms[DARTS_EDGES[edge][0] - 2].append((stacked_batch_norm(pooled, [bn], scale), None))
         for edge, op in plan.skips:
             node = DARTS_EDGES[edge][0] - 2
             if stride == 1:
@@ -1114,7 +1081,7 @@ class _FusedSearchCell(_SearchCell):
             reduce = cast(FactorizedReduce, self.edges[edge].ops[op])
             relu = cast(Tensor, relu)
             out = torch.cat([reduce.conv_1(relu), reduce.conv_2(relu[:, :, 1:, 1:])], dim=1)
-            terms[node].append((_stacked_batch_norm(out, [reduce.bn], coef[edge, op].expand(width)), None))
+            terms[node].append((stacked_batch_norm(out, [reduce.bn], coef[edge, op].expand(width)), None))
 
     def _edge_conv(self, relu: Tensor, name: str, edge: int, op: int, coef: Tensor, stride: int, width: int) -> Tensor:
         """The conv op ``name`` of one edge on the shared ReLU, weighted by ``coef`` as its last BatchNorm's scale."""
@@ -1124,7 +1091,7 @@ class _FusedSearchCell(_SearchCell):
         def stage(x: Tensor, first: int, stride: int, dilation: int, weight: Tensor | None) -> Tensor:
             x = _depthwise_conv(x, cast(nn.Conv2d, layers[first]).weight, stride, padding, dilation)
             x = nn.functional.conv2d(x, cast(nn.Conv2d, layers[first + 1]).weight)
-            return _stacked_batch_norm(x, [cast(nn.BatchNorm2d, layers[first + 2])], weight)
+            return stacked_batch_norm(x, [cast(nn.BatchNorm2d, layers[first + 2])], weight)
 
         scale = coef.expand(width)
         if not separable:
@@ -1158,7 +1125,7 @@ class _FusedSearchCell(_SearchCell):
             batch, _, height, side = x.shape
             x = torch.matmul(pointwise.view(m, width, width), x.reshape(batch, m, width, height * side))
             x = x.view(batch, m * width, height, side)
-            return _stacked_batch_norm(x, [cast(nn.BatchNorm2d, op[first + 2]) for op in ops], weight)
+            return stacked_batch_norm(x, [cast(nn.BatchNorm2d, op[first + 2]) for op in ops], weight)
 
         if not separable:
             return stage(repeated[m], 1, stride, dilation, scale)

@@ -53,6 +53,7 @@ from lightning_nas.spaces.base import (
     register_search_space,
 )
 from lightning_nas.spaces.darts import channel_shuffle
+from lightning_nas.spaces.fused import stacked_batch_norm
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -606,28 +607,8 @@ class _FusedSearchCell(_SearchCell):
         bns = [cast(nn.BatchNorm2d, op[2]) for op in ops]
         weight = convs[0].weight if len(convs) == 1 else torch.cat([conv.weight for conv in convs])
         out = nn.functional.conv2d(relu, weight, padding=kernel_size // 2)
-        # contiguous: CPU batch_norm in channels_last reads a stride-0 weight wrongly (PyTorch 2.x)
-        scale = torch.stack([coef[edge, op] for edge, op in members]).repeat_interleave(width).contiguous()
-        bn = bns[0]
-        mean = var = None
-        if bn.track_running_stats:
-            mean = cast(Tensor, bn.running_mean) if len(bns) == 1 else torch.cat([b.running_mean for b in bns])
-            var = cast(Tensor, bn.running_var) if len(bns) == 1 else torch.cat([b.running_var for b in bns])
-        update = bn.training and bn.track_running_stats
-        momentum = 0.0
-        if update:
-            for b in bns:
-                cast(Tensor, b.num_batches_tracked).add_(1)
-            momentum = bn.momentum if bn.momentum is not None else 1.0 / float(cast(Tensor, bn.num_batches_tracked))
-        out = nn.functional.batch_norm(
-            out, mean, var, scale, None, bn.training or not bn.track_running_stats, momentum, bn.eps
-        )
-        if update and len(bns) > 1:
-            with torch.no_grad():
-                for b, m, v in zip(bns, cast(Tensor, mean).split(width), cast(Tensor, var).split(width), strict=True):
-                    cast(Tensor, b.running_mean).copy_(m)
-                    cast(Tensor, b.running_var).copy_(v)
-        return out
+        scale = torch.stack([coef[edge, op] for edge, op in members]).repeat_interleave(width)
+        return stacked_batch_norm(out, bns, scale)
 
     def _node(
         self,

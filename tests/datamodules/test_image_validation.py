@@ -10,7 +10,6 @@ import torch
 from PIL import Image
 
 from lightning_nas.datamodules import CIFAR10SearchDataModule, ImageFolderSearchDataModule, SVHNSearchDataModule
-from lightning_nas.datamodules.vision import _quick_size
 
 
 def _save(path, size=(32, 32), gray=False, seed=0):
@@ -147,21 +146,29 @@ def _variants(tmp_path):
     yield "gray-alpha.png", rgb.convert("LA"), {}
 
 
-def test_quick_size_agrees_with_pil(tmp_path):
-    for name, image, options in _variants(tmp_path):
-        path = tmp_path / name
-        image.save(path, **options)
-        assert _quick_size(str(path)) == Image.open(path).size == (41, 30), name
+def test_every_common_jpeg_and_png_kind_is_accepted_with_its_size(tmp_path):
+    """Baseline, progressive, grayscale and CMYK JPEGs; RGB, RGBA, palette, 1-bit and gray+alpha PNGs: all 41x30."""
+    for i, (name, image, options) in enumerate(_variants(tmp_path)):
+        folder = tmp_path / "root" / "train" / f"c{i % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        image.save(folder / name, **options)
+    dm = ImageFolderSearchDataModule(str(tmp_path / "root"), batch_size=2)
+    dm.setup()
+    batch = next(iter(dm.train_dataloader()))[0]  # CombinedLoader: (batch, batch_idx, dataloader_idx)
+    assert tuple(batch["train"][0].shape[1:]) == (3, 30, 41)
 
 
-def test_quick_size_leaves_the_unusual_to_pil(tmp_path):
-    deep = tmp_path / "deep.png"
-    Image.fromarray(np.zeros((4, 4), dtype=np.uint16)).save(deep)
-    gif = _save(tmp_path / "a.gif")
-    trailing = _save(tmp_path / "t.jpg")
+def test_a_jpeg_with_trailing_bytes_is_complete_and_a_cut_png_is_not(tmp_path):
+    root = _tree(tmp_path / "root")
+    good = sorted(root.rglob("*.png"))[0]
+    trailing = good.with_suffix(".jpg")
+    Image.open(good).convert("RGB").save(trailing)
+    good.unlink()
     trailing.write_bytes(trailing.read_bytes() + b"\x00")
-    cut = _truncate(_save(tmp_path / "cut.png"))
-    assert [_quick_size(str(p)) for p in (deep, gif, trailing, cut)] == [None] * 4
+    ImageFolderSearchDataModule(str(root)).setup()  # decoded once: complete
+    cut = _truncate(sorted(root.rglob("*.png"))[0])
+    with pytest.raises(ValueError, match=re.escape(str(cut))):
+        ImageFolderSearchDataModule(str(root)).setup()
 
 
 def test_truncated_real_cifar10_jpeg_is_named(tmp_path, cifar10_small_root):
