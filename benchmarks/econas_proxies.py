@@ -30,14 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lightning_nas.benchmarks import (
-    NASBench201Table,
-    random_architectures,
-    rank_consistency,
-    table_accuracies,
-    train_model_zoo,
-)
-from lightning_nas.search import ReducedSetting
+from lightning_nas.benchmarks import NASBench201Table, rank_consistency, table_accuracies
+from lightning_nas.search import ReducedSetting, random_architectures, train_model_zoo
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

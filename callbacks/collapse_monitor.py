@@ -10,80 +10,94 @@ from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
 from lightning_nas.checks import check_bool, check_choice, check_number
+from lightning_nas.spaces import Genotype, GenotypeEdge, SearchSpace, get_search_space_class, list_search_spaces
 
 __all__ = ["PARAMETER_FREE_OPS", "SKIP_OPS", "CollapseMonitor", "count_ops", "genotype_ops"]
 
-#: The parameter-free operations of each search space (``none`` never appears in a DARTS-space genotype).
+#: The parameter-free operations of each search space registered at import (``SearchSpace.parameter_free_ops``;
+#: ``none`` never appears in a DARTS-space genotype). The callback asks the genotype's space itself.
 PARAMETER_FREE_OPS: dict[str, tuple[str, ...]] = {
-    "darts": ("max_pool_3x3", "avg_pool_3x3", "skip_connect"),
-    "nasbench201": ("none", "skip_connect", "avg_pool_3x3"),
-    "mobilenet": ("id",),
+    name: get_search_space_class(name).parameter_free_ops for name in list_search_spaces()
 }
 
-#: The skip connection (identity) of each search space.
-SKIP_OPS: dict[str, str] = {"darts": "skip_connect", "nasbench201": "skip_connect", "mobilenet": "id"}
+#: The skip connection (identity) of each search space registered at import (``SearchSpace.skip_op``).
+SKIP_OPS: dict[str, str] = {
+    name: skip for name in list_search_spaces() if (skip := get_search_space_class(name).skip_op) is not None
+}
 
 Cell = Literal["normal", "reduce"]
 
 
-def _space(genotype: Any) -> str:
+def _space_of(call: str, genotype: Any) -> type[SearchSpace]:
+    """The registered search space class of ``genotype`` (a genotype, or an object with ``space`` and ``choices``)."""
     space = getattr(genotype, "space", None)
-    if space is None and getattr(genotype, "choices", None) is not None:
-        space = "mobilenet"
-    if space not in PARAMETER_FREE_OPS:
+    if not isinstance(space, str) or space not in list_search_spaces():
         raise TypeError(
-            f"`count_ops`: expected a genotype of one of the spaces {sorted(PARAMETER_FREE_OPS)}. "
+            f"`{call}`: expected a genotype of one of the registered search spaces {list_search_spaces()}. "
             f"Got {type(genotype).__name__} (space {space!r}) instead."
         )
-    return space
+    return get_search_space_class(space)
 
 
-def _known_ops(space: str) -> tuple[str, ...] | None:
-    from lightning_nas.spaces import DARTS_OPS, NB201_OPS
+def _edges(call: str, genotype: Any) -> tuple[GenotypeEdge, ...]:
+    if isinstance(genotype, Genotype):
+        return genotype.edges()
+    choices = getattr(genotype, "choices", None)  # a chain path given as an object with `choices`
+    if isinstance(choices, Sequence) and not isinstance(choices, str):
+        return tuple(GenotypeEdge("path", f"layer {i}", str(choice)) for i, choice in enumerate(choices))
+    raise TypeError(f"`{call}`: expected a genotype with `edges()`. Got {type(genotype).__name__} instead.")
 
-    return {"darts": DARTS_OPS, "nasbench201": NB201_OPS}.get(space)
+
+def _skip_op(space: type[SearchSpace]) -> tuple[str, ...]:
+    return () if space.skip_op is None else (space.skip_op,)
 
 
-def genotype_ops(genotype: Any, cell: Cell | None = None) -> list[str]:
-    """The operation of every edge (layer) of a genotype.
+def _count(genotype: Any, ops: tuple[str, ...], cell: str | None) -> int:
+    """:func:`count_ops`, 0 for no ops (a space without a skip op or parameter-free ops)."""
+    return count_ops(genotype, ops, cell=cell) if ops else 0
+
+
+def genotype_ops(genotype: Any, cell: str | None = None) -> list[str]:
+    """The operation of every edge (layer) of a genotype, read from :meth:`~lightning_nas.spaces.Genotype.edges`.
 
     Args:
-        genotype: a DARTS-space genotype (8 kept edges per cell), a NAS-Bench-201 genotype (6 edges) or a MobileNet
-            path (an object with ``choices``, one per layer).
-        cell: for the DARTS space, ``"normal"``, ``"reduce"`` or ``None`` for both cells (16 edges); spaces with a
-            single cell (NAS-Bench-201, MobileNet) have only that one and ignore ``cell``.
+        genotype: a genotype of a registered search space (e.g. a DARTS-space genotype: 8 kept edges per cell; a
+            NAS-Bench-201 genotype: 6 edges; a MobileNet path, or an object with ``space`` and ``choices``).
+        cell: the cell to read (``"normal"``, ``"reduce"`` in the DARTS space) or ``None`` for all cells; spaces
+            with a single cell (NAS-Bench-201, MobileNet) have only that one and ignore ``cell``.
 
     Raises:
-        TypeError: for an object that is no genotype of these spaces.
-        ValueError: for an unknown ``cell``.
+        TypeError: for an object that is no genotype of a registered space.
+        ValueError: for a ``cell`` the genotype does not have.
 
     Example:
         >>> from lightning_nas.spaces import NASBench201Genotype
         >>> genotype_ops(NASBench201Genotype.from_ops(["skip_connect"] * 3 + ["none"] * 3))[2:4]
         ['skip_connect', 'none']
     """
-    space = _space(genotype)
-    if space == "darts":
-        if cell not in (None, "normal", "reduce"):
-            raise ValueError(f"`genotype_ops(cell={cell!r})`: `cell` must be 'normal', 'reduce' or None. Got {cell!r}.")
-        cells = ("normal", "reduce") if cell is None else (cell,)
-        return [op for name in cells for op, _ in genotype.cell(name)]
-    if space == "nasbench201":
-        return list(genotype.ops)
-    return [str(choice) for choice in genotype.choices]
+    _space_of("genotype_ops", genotype)
+    edges = _edges("genotype_ops", genotype)
+    cells = tuple(dict.fromkeys(edge.cell for edge in edges))
+    if cell is None or len(cells) <= 1:
+        return [edge.op for edge in edges]
+    if cell not in cells:
+        allowed = ", ".join(repr(c) for c in cells)
+        raise ValueError(f"`genotype_ops(cell={cell!r})`: `cell` must be {allowed} or None. Got {cell!r}.")
+    return [edge.op for edge in edges if edge.cell == cell]
 
 
-def count_ops(genotype: Any, ops: Sequence[str] | None = None, *, cell: Cell | None = None) -> int:
+def count_ops(genotype: Any, ops: Sequence[str] | None = None, *, cell: str | None = None) -> int:
     """How many edges (layers) of a genotype use one of ``ops``.
 
     Args:
         genotype: see :func:`genotype_ops`.
-        ops: the operations to count; ``None`` counts the space's skip connection (:data:`SKIP_OPS`).
-        cell: the DARTS-space cell to count in (``None``: both); ignored by single-cell spaces.
+        ops: the operations to count; ``None`` counts the space's skip connection (``SearchSpace.skip_op``).
+        cell: the cell to count in (``None``: all), e.g. ``"normal"`` in the DARTS space; ignored by single-cell
+            spaces.
 
     Raises:
         ValueError: if ``ops`` is empty, or names an operation the genotype's space does not have.
-        TypeError: for an object that is no genotype of the known spaces.
+        TypeError: for an object that is no genotype of a registered space.
 
     Example:
         >>> from lightning_nas.spaces import NASBench201Genotype
@@ -91,16 +105,15 @@ def count_ops(genotype: Any, ops: Sequence[str] | None = None, *, cell: Cell | N
         >>> count_ops(g), count_ops(g, PARAMETER_FREE_OPS["nasbench201"])
         (2, 5)
     """
-    space = _space(genotype)
-    wanted = (SKIP_OPS[space],) if ops is None else tuple(ops)
-    if not wanted or isinstance(ops, str):
+    space = _space_of("count_ops", genotype)
+    wanted = _skip_op(space) if ops is None else tuple(ops)
+    if (not wanted and ops is not None) or isinstance(ops, str):
         raise ValueError(f"`count_ops(ops={ops!r})`: `ops` must be a non-empty sequence of op names. Got {ops!r}.")
-    known = _known_ops(space)
-    unknown = [op for op in wanted if known is not None and op not in known]
+    unknown = [op for op in wanted if space.ops and op not in space.ops]
     if unknown:
         raise ValueError(
-            f"`count_ops(ops={list(wanted)!r})`: {unknown} are not operations of the {space!r} space. "
-            f"Allowed: {list(known)}."
+            f"`count_ops(ops={list(wanted)!r})`: {unknown} are not operations of the {space.name!r} space. "
+            f"Allowed: {list(space.ops)}."
         )
     return sum(op in wanted for op in genotype_ops(genotype, cell))
 
@@ -112,8 +125,9 @@ class CollapseMonitor(Callback):
     cell fills with them and its accuracy drops. At the end of every training epoch the callback derives the current
     genotype and counts, in the chosen ``cell``, the edges that use one of the monitored operations: ``ops``
     (default: the space's skip connection, ``skip_connect``; ``id`` in the MobileNet space), or with
-    ``parameter_free=True`` every parameter-free operation of the space (:data:`PARAMETER_FREE_OPS`: pooling, skip and,
-    in NAS-Bench-201, ``none``).
+    ``parameter_free=True`` every parameter-free operation of the space (``SearchSpace.parameter_free_ops``: pooling,
+    skip and, in NAS-Bench-201, ``none``). The facts come from the genotype's registered space, so any registered
+    space is monitored.
 
     Early stop (``threshold``): the fit stops at the end of the first epoch whose count is **at least** ``threshold``
     (``count >= threshold``), so the genotype of that epoch is the result. This is DARTS+'s rule: stop the search once
@@ -208,14 +222,14 @@ class CollapseMonitor(Callback):
 
     def monitored_ops(self, genotype: Any) -> tuple[str, ...]:
         """The operations counted for a genotype of its space."""
-        space = _space(genotype)
+        space = _space_of("CollapseMonitor", genotype)
         if self.parameter_free:
-            return PARAMETER_FREE_OPS[space]
-        return self.ops if self.ops is not None else (SKIP_OPS[space],)
+            return space.parameter_free_ops
+        return self.ops if self.ops is not None else _skip_op(space)
 
     def count(self, genotype: Any) -> int:
         """The monitored count of ``genotype`` (see the class)."""
-        return count_ops(genotype, self.monitored_ops(genotype), cell=self.cell)
+        return _count(genotype, self.monitored_ops(genotype), self.cell)
 
     @override
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -229,13 +243,13 @@ class CollapseMonitor(Callback):
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         epoch = trainer.current_epoch
         genotype = pl_module.genotype()
-        space = _space(genotype)
+        space = _space_of("CollapseMonitor", genotype)
         count = self.count(genotype)
         self._history[epoch] = count
         for key, value in (
             ("collapse/count", count),
-            ("collapse/num_skip", count_ops(genotype, (SKIP_OPS[space],), cell=self.cell)),
-            ("collapse/num_param_free", count_ops(genotype, PARAMETER_FREE_OPS[space], cell=self.cell)),
+            ("collapse/num_skip", _count(genotype, _skip_op(space), self.cell)),
+            ("collapse/num_param_free", _count(genotype, space.parameter_free_ops, self.cell)),
         ):
             # identical on every rank; `sync_dist` keeps Lightning from warning
             pl_module.log(key, float(value), on_step=False, on_epoch=True, sync_dist=True)
@@ -245,7 +259,8 @@ class CollapseMonitor(Callback):
         reached = bool(trainer.strategy.reduce_boolean_decision(reached, all=False))
         if not reached:
             return
-        where = f"the {self.cell} cell" if self.cell is not None and space == "darts" else "the genotype"
+        several_cells = len({edge.cell for edge in _edges("CollapseMonitor", genotype)}) > 1
+        where = f"the {self.cell} cell" if self.cell is not None and several_cells else "the genotype"
         what = "parameter-free operations" if self.parameter_free else "/".join(self.monitored_ops(genotype))
         if self.reached_epoch is None:
             self.reached_epoch = epoch

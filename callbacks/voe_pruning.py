@@ -16,6 +16,7 @@ from torch import Tensor
 from typing_extensions import override
 
 from lightning_nas.checks import check_bool, check_number, check_path
+from lightning_nas.data import missing_search_data_members
 from lightning_nas.selection.voe import class_balance_degree, class_limits, select_prune, voe
 
 Criterion = Literal["low/high", "high/low", "low/low", "high/high"]
@@ -293,7 +294,7 @@ class VoEPruning(Callback):
     # ---------------------------------------------------------------------------------------------------------------
     def _datamodule(self, trainer: Trainer) -> Any:
         datamodule = getattr(trainer, "datamodule", None)
-        missing = [m for m in ("active_ids", "remove_ids") if not callable(getattr(datamodule, m, None))]
+        missing = missing_search_data_members(datamodule, ("active_ids", "remove_ids"))
         if datamodule is None or missing:
             what = "no data module" if datamodule is None else f"`{type(datamodule).__name__}`, which lacks {missing}"
             raise TypeError(

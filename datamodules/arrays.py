@@ -11,8 +11,9 @@ from torch.utils.data import Dataset
 from typing_extensions import override
 
 from lightning_nas.checks import check_bool
+from lightning_nas.data import splitmix64
 
-from .search import SearchData, SearchDataModule, _splitmix64
+from .search import SearchData, SearchDataModule
 
 ArrayLike = Any  # numpy array or torch tensor (kept loose so LightningCLI can still document the module)
 
@@ -130,7 +131,7 @@ class TensorImageTransform:
     def _crop_flip(self, images: np.ndarray, seeds: np.ndarray) -> np.ndarray:
         b, _, h, w = images.shape
         pad = self.crop_padding
-        bits = _splitmix64(seeds.astype(np.uint64))
+        bits = splitmix64(seeds.astype(np.uint64))
         if pad:
             span = np.uint64(2 * pad + 1)
             dy = (bits % span).astype(np.intp)

@@ -1,7 +1,11 @@
 """EcoNAS's reduced data settings: a lower input resolution ``r`` and a fixed random fraction ``s`` of the samples.
 
 :class:`ReducedDataModule` wraps any :class:`~lightning_nas.datamodules.SearchDataModule` (composition, like the
-reduction data modules of :mod:`~lightning_nas.datamodules.subsets`):
+subset selections, through :class:`~lightning_nas.datamodules.WrappedDataModule`):
+
+This is the *reduced setting* (a cheaper proxy of the same training), not a selection: the select-before-search
+data modules (:class:`~lightning_nas.datamodules.SubsetSelectionDataModule`: core-set, entropy proxy, random) choose
+*which* samples to search on.
 
 * **Resolution.** Every batch is resized to ``resolution x resolution`` (bilinear, antialiased) after the wrapped
   module's augmentation, i.e. *after* padding and random cropping, as EcoNAS does (Appendix A5.2, item 3; the official
@@ -26,20 +30,17 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
-import torch
-from lightning.pytorch import LightningDataModule
 from torch import Tensor
 from torch.nn import functional as F
 from typing_extensions import override
 
 from lightning_nas.checks import check_bool, check_number
 
+from .random_subset import RandomSubsetDataModule
 from .search import SearchDataModule
-from .subsets import RandomSubsetDataModule
+from .wrapped import WrappedDataModule
 
 __all__ = ["ReducedDataModule", "resize_batch"]
 
@@ -57,6 +58,7 @@ def resize_batch(batch: Any, resolution: int, antialias: bool = True) -> Any:
         The batch with resized images (the same object type); images already at the size are returned as they are.
 
     Example:
+        >>> import torch
         >>> x, y = torch.rand(2, 3, 32, 32), torch.tensor([0, 1])
         >>> out = resize_batch((x, y, torch.tensor([5, 7])), 8)
         >>> out[0].shape, out[1] is y
@@ -81,7 +83,7 @@ def _resize(x: Tensor, resolution: int, antialias: bool) -> Tensor:
     return F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=antialias)
 
 
-class ReducedDataModule(LightningDataModule):
+class ReducedDataModule(WrappedDataModule):
     """A search data module at a reduced resolution ``r`` and sample ratio ``s`` (EcoNAS's data reductions).
 
     See the module docstring. Everything of the search data module contract (``active_ids``, ``remove_ids``,
@@ -102,6 +104,7 @@ class ReducedDataModule(LightningDataModule):
         ValueError: an argument is out of range.
 
     Example:
+        >>> import torch
         >>> from lightning_nas.datamodules import ArraySearchDataModule
         >>> data = ArraySearchDataModule(torch.rand(40, 3, 16, 16), torch.arange(40) % 4, batch_size=8,
         ...                              val_fraction=0.1, paired=False, seed=0)
@@ -124,18 +127,12 @@ class ReducedDataModule(LightningDataModule):
         seed: int | None = None,
         antialias: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__(datamodule)
         name = type(self).__name__
-        if not isinstance(datamodule, SearchDataModule):
-            raise TypeError(
-                f"`{name}(datamodule=...)`: `datamodule` must be a `SearchDataModule` (e.g. "
-                f"`CIFAR10SearchDataModule`). Got {type(datamodule).__name__} instead."
-            )
         check_number(name, "resolution", resolution, low=1, integer=True, optional=True)
         check_number(name, "fraction", fraction, low=0, high=1, low_open=True)
         check_number(name, "seed", seed, integer=True, optional=True)
         check_bool(name, "antialias", antialias)
-        self.datamodule = datamodule
         self.resolution = resolution
         self.fraction = float(fraction)
         self.seed = seed
@@ -145,112 +142,12 @@ class ReducedDataModule(LightningDataModule):
             self.subset = RandomSubsetDataModule(
                 datamodule, fraction=fraction, seed=seed, alpha_split="heldout", save_manifest=False
             )
-
-    @property
-    def _inner(self) -> Any:
-        return self.subset if self.subset is not None else self.datamodule
-
-    # the wrapped modules shard and count epochs with the trainer they see
-    @property
-    def trainer(self) -> Any:
-        """The attached Trainer (shared with the wrapped module)."""
-        return self.__dict__.get("_trainer")
-
-    @trainer.setter
-    def trainer(self, trainer: Any) -> None:
-        self.__dict__["_trainer"] = trainer
-        inner = self.__dict__.get("subset") or self.__dict__.get("datamodule")
-        if inner is not None:
-            inner.trainer = trainer
-
-    # ------------------------------------------------------------------------------------------------ Lightning hooks
-    @override
-    def prepare_data(self) -> None:
-        self._inner.prepare_data()
-
-    @override
-    def setup(self, stage: str | None = None) -> None:
-        """Sets up the wrapped module (and draws the subset, once)."""
-        self._inner.trainer = self.trainer
-        self._inner.setup(stage)
-
-    @override
-    def train_dataloader(self) -> Any:
-        """The wrapped module's training loader (full-size images; resized on transfer)."""
-        return self._inner.train_dataloader()
-
-    @override
-    def val_dataloader(self) -> Any:
-        """The wrapped module's validation loader: the held-out architecture split."""
-        return self._inner.val_dataloader()
-
-    @override
-    def test_dataloader(self) -> Any:
-        """The wrapped module's test loader."""
-        return self._inner.test_dataloader()
-
-    @override
-    def teardown(self, stage: str) -> None:
-        self._inner.teardown(stage)
-
-    @override
-    def state_dict(self) -> dict[str, Any]:
-        """The wrapped module's state (subset, splits and removals)."""
-        return self._inner.state_dict()
-
-    @override
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._inner.load_state_dict(state_dict)
-
-    @override
-    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        return self._inner.on_before_batch_transfer(batch, dataloader_idx)
-
-    @override
-    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
-        return self._inner.transfer_batch_to_device(batch, device, dataloader_idx)
+            self.inner = self.subset
 
     @override
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Resizes the batch's images to ``resolution`` (after the wrapped module's own hook)."""
-        batch = self._inner.on_after_batch_transfer(batch, dataloader_idx)
+        batch = super().on_after_batch_transfer(batch, dataloader_idx)
         if self.resolution is None:
             return batch
         return resize_batch(batch, self.resolution, self.antialias)
-
-    # ----------------------------------------------------------------------------- the search data module contract
-    @property
-    def num_classes(self) -> int:
-        """Number of classes of the wrapped module."""
-        return self.datamodule.num_classes
-
-    @property
-    def labels(self) -> np.ndarray:
-        """Labels of the full pool (indexed by id)."""
-        return self.datamodule.labels
-
-    @property
-    def pool_size(self) -> int:
-        """Number of samples in the full, unreduced pool."""
-        return self.datamodule.pool_size
-
-    @property
-    def resolved_seed(self) -> int:
-        """The wrapped module's seed (split, order and augmentation)."""
-        return self.datamodule.resolved_seed
-
-    def active_ids(self, split: Literal["train", "val"]) -> np.ndarray:
-        """The active ids of a split (the weight split holds the kept fraction only)."""
-        return self.datamodule.active_ids(split)
-
-    def removed_ids(self, split: Literal["train", "val"]) -> np.ndarray:
-        """The ids removed from a split so far."""
-        return self.datamodule.removed_ids(split)
-
-    def remove_ids(self, split: Literal["train", "val"], ids: Sequence[int] | np.ndarray | Tensor) -> None:
-        """Removes ids from a split, from the next epoch on."""
-        self.datamodule.remove_ids(split, ids)
-
-    def pool_dataloader(self, ids: Sequence[int] | np.ndarray | None = None) -> Any:
-        """Iterates pool samples with the eval transform (full size; resized on transfer under a Trainer)."""
-        return self.datamodule.pool_dataloader(ids)

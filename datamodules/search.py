@@ -8,8 +8,9 @@ rebuilding the Trainer. (Lightning counts the batches per epoch when it requests
 ``fit`` turns on ``trainer.reload_dataloaders_every_n_epochs = 1``: the cheap loaders are re-requested each epoch and
 the progress bar, ``val_check_interval`` and end-of-epoch validation follow the shrinking epochs.)
 
-Augmentation is deterministic: the training samplers yield keys ``(id, aug_seed)`` whose seed derives from (seed,
-epoch, stream, position, id), and :class:`IndexedDataset` applies the transform under that seed. The same epoch
+Augmentation is deterministic: the training samplers (:mod:`lightning_nas.data`) yield keys ``(id, aug_seed)`` whose
+seed derives from (seed, epoch, stream, position, id), and :class:`~lightning_nas.data.IndexedDataset` applies the
+transform under that seed. The same epoch
 therefore always yields the same tensors, whatever the worker layout or the global RNG state, and a run resumed from
 a checkpoint repeats the uninterrupted run bit for bit.
 """
@@ -17,9 +18,8 @@ a checkpoint repeats the uninterrupted run bit for bit.
 from __future__ import annotations
 
 import functools
-import math
 import os
-from collections.abc import Callable, Iterator, Sequence, Sized
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,347 +28,28 @@ import torch
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import CombinedLoader, rank_zero_info, rank_zero_warn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_collate
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from typing_extensions import override
 
 from lightning_nas.checks import check_bool, check_choice, check_number
+from lightning_nas.data import (
+    ARCH_STREAM,
+    WEIGHT_STREAM,
+    CyclingSplitSampler,
+    FixedIds,
+    IndexedDataset,
+    OrderedSplitSampler,
+    ShuffledSplitSampler,
+    Split,
+    collate_indexed,
+    seeded_rng,
+)
 
 from .splits import check_class_coverage, num_train, stratified_split
 
-Split = Literal["train", "val"]
 _SPLITS: tuple[str, ...] = ("train", "val")
 _MAX_LISTED = 10
-
-# stream tags mixed into the augmentation seeds, so the weight and architecture streams never share a seed
-_STREAM_TRAIN = 1
-_STREAM_VAL = 2
 _STRATIFIED = 3  # mixed into the seed of the stratified split
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# deterministic seeds
-# --------------------------------------------------------------------------------------------------------------------
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser on a uint64 array (wrapping arithmetic): a fast, well-mixed integer hash."""
-    with np.errstate(over="ignore"):
-        x = x + np.uint64(0x9E3779B97F4A7C15)
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
-
-
-def _as_u64(value: int) -> np.ndarray:
-    return np.array([value & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64)
-
-
-def derive_aug_seeds(seed: int, epoch: int, stream: int, positions: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Augmentation seeds in ``[0, 2**63)``, a pure function of (seed, epoch, stream, position, id).
-
-    Args:
-        seed: the data module's seed.
-        epoch: the epoch the stream belongs to.
-        stream: a small integer telling the sample streams of one epoch apart.
-        positions: each sample's position in the (global, unsharded) stream.
-        ids: each sample's pool id.
-
-    Returns:
-        An int64 array shaped like ``ids``.
-
-    Example:
-        >>> a = derive_aug_seeds(0, 1, 1, np.arange(3), np.array([5, 9, 5]))
-        >>> bool((a == derive_aug_seeds(0, 1, 1, np.arange(3), np.array([5, 9, 5]))).all()), len(set(a.tolist()))
-        (True, 3)
-    """
-    head = _splitmix64(_splitmix64(_splitmix64(_as_u64(seed)) ^ _as_u64(epoch)) ^ _as_u64(stream))
-    mixed = _splitmix64(head ^ np.asarray(positions, dtype=np.int64).astype(np.uint64))
-    mixed = _splitmix64(mixed ^ np.asarray(ids, dtype=np.int64).astype(np.uint64))
-    return (mixed >> np.uint64(1)).astype(np.int64)
-
-
-def _rng(*words: int) -> np.random.Generator:
-    return np.random.default_rng([w & 0xFFFFFFFFFFFFFFFF for w in words])
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# indexed dataset
-# --------------------------------------------------------------------------------------------------------------------
-class _IndexedBatch(Sequence):
-    """A batch built in one vectorised step, still readable sample by sample.
-
-    :func:`collate_indexed` returns the stacked tensors as they are; any other collate function (e.g. PyTorch's
-    ``default_collate``) sees an ordinary sequence of ``(x, y, index)`` samples.
-    """
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, ids: torch.Tensor) -> None:
-        self.collated = (x, y, ids)
-
-    def __len__(self) -> int:
-        return len(self.collated[2])
-
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        x, y, ids = self.collated
-        return x[i], y[i], ids[i]
-
-
-def collate_indexed(batch: Any) -> Any:
-    """Collate function of the search data loaders: passes pre-collated batches through, else ``default_collate``.
-
-    Args:
-        batch: the list of samples (or the pre-collated batch) that the dataset returned.
-
-    Returns:
-        ``(x, y, index)`` with ``y`` and ``index`` as int64 tensors.
-    """
-    if isinstance(batch, _IndexedBatch):
-        return batch.collated
-    return default_collate(batch)
-
-
-def _split_key(key: Any) -> tuple[int, int | None]:
-    if isinstance(key, tuple):
-        return int(key[0]), int(key[1])
-    return int(key), None
-
-
-class IndexedDataset(Dataset):
-    """A data set that returns ``(x, y, index)`` and augments under a per-sample seed.
-
-    Keys are either a plain id (no seed: the transform runs on the global RNG, fine for deterministic eval
-    transforms) or a pair ``(id, aug_seed)``: then the transform runs under ``torch.random.fork_rng`` after
-    ``torch.manual_seed(aug_seed)``, so the augmentation depends on the key alone, not on the global RNG state or on
-    which worker loads the sample.
-
-    When the pool can fetch whole batches (it has ``get_batch(ids: np.ndarray) -> (x, y)``) and the transform can
-    augment whole batches (it has ``apply_batch(x, seeds) -> Tensor``, e.g.
-    :class:`~lightning_nas.datamodules.arrays.TensorImageTransform`), a batch is fetched, augmented and normalised in
-    a few tensor operations instead of sample by sample.
-
-    Args:
-        pool: the raw data set; ``pool[i]`` returns ``(image, label)`` without any transform.
-        transform: applied to the image; ``None`` returns it unchanged.
-
-    Example:
-        >>> pool = [(torch.tensor([float(i)]), i % 2) for i in range(4)]
-        >>> ds = IndexedDataset(pool)
-        >>> ds[3]
-        (tensor([3.]), 1, 3)
-        >>> collate_indexed([ds[(0, 11)], ds[(2, 12)]])[2]
-        tensor([0, 2])
-    """
-
-    def __init__(self, pool: Any, transform: Callable[[Any], Any] | None = None) -> None:
-        self.pool = pool
-        self.transform = transform
-        self._batched = callable(getattr(pool, "get_batch", None)) and callable(getattr(transform, "apply_batch", None))
-
-    def __len__(self) -> int:
-        return len(self.pool)
-
-    def __getitem__(self, key: int | tuple[int, int]) -> tuple[Any, Any, int]:
-        if self._batched:
-            x, y, ids = self.__getitems__([key]).collated
-            return x[0], int(y[0]), int(ids[0])
-        index, aug_seed = _split_key(key)
-        x, y = self.pool[index]
-        if self.transform is not None:
-            if aug_seed is None:
-                x = self.transform(x)
-            else:
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(aug_seed)
-                    x = self.transform(x)
-        return x, y, index
-
-    def __getitems__(self, keys: list[Any]) -> Sequence[tuple[Any, Any, Any]]:
-        if not self._batched:
-            return [self[key] for key in keys]
-        if keys and isinstance(keys[0], tuple):
-            pairs = np.array(keys, dtype=np.int64).reshape(len(keys), 2)
-            ids, seeds = np.ascontiguousarray(pairs[:, 0]), pairs[:, 1]
-        else:
-            ids, seeds = np.array(keys, dtype=np.int64).reshape(-1), None
-        x, y = self.pool.get_batch(ids)
-        return _IndexedBatch(self.transform.apply_batch(x, seeds), torch.as_tensor(y), torch.from_numpy(ids))
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# samplers
-# --------------------------------------------------------------------------------------------------------------------
-class _StreamSampler(DistributedSampler):
-    """Base of the search samplers: a ``DistributedSampler`` over ids that are read when it is iterated.
-
-    Subclassing ``DistributedSampler`` keeps Lightning from replacing the sampler under DDP. ``DistributedSampler``'s
-    own constructor is not called: it needs a data set length and fixes ``num_samples``, which here is live.
-    """
-
-    def __init__(
-        self, ids: Callable[[], np.ndarray], *, num_replicas: int, rank: int, seed: int, shuffle: bool
-    ) -> None:
-        name = type(self).__name__
-        if isinstance(num_replicas, bool) or not isinstance(num_replicas, int) or num_replicas < 1:
-            raise ValueError(
-                f"`{name}(num_replicas={num_replicas!r})`: `num_replicas` must be an int >= 1. "
-                f"Got {num_replicas!r} instead."
-            )
-        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < num_replicas:
-            raise ValueError(
-                f"`{name}(rank={rank!r})`: `rank` must be in [0, {num_replicas - 1}]. Got {rank!r} instead."
-            )
-        self._ids = ids
-        self.dataset = None
-        self.num_replicas = num_replicas
-        self.rank = rank
-        self.seed = int(seed)
-        self.shuffle = shuffle
-        self.drop_last = False
-        self.epoch = 0
-
-    @override
-    def set_epoch(self, epoch: int) -> None:
-        """Sets the epoch that seeds the order and the augmentation of the next iteration."""
-        self.epoch = int(epoch)
-
-    @property
-    def num_samples(self) -> int:
-        """Samples this rank yields per iteration (live: follows removals)."""
-        return math.ceil(len(self._ids()) / self.num_replicas)
-
-    @property
-    def total_size(self) -> int:
-        """Samples all ranks yield together per iteration, padding included."""
-        return self.num_samples * self.num_replicas
-
-    def __len__(self) -> int:
-        return self.num_samples
-
-    def _shard(self, stream: np.ndarray) -> np.ndarray:
-        return stream[self.rank :: self.num_replicas]
-
-    def _keys(self, order: np.ndarray, stream: int) -> Iterator[tuple[int, int]]:
-        positions = np.arange(self.rank, len(order) * self.num_replicas, self.num_replicas)[: len(order)]
-        seeds = derive_aug_seeds(self.seed, self.epoch, stream, positions, order)
-        return zip(order.tolist(), seeds.tolist(), strict=True)
-
-
-class ShuffledSplitSampler(_StreamSampler):
-    """One shuffled pass over the active ids per epoch, yielding ``(id, aug_seed)`` keys.
-
-    The order is a permutation seeded with (seed, epoch); the stream is padded by wrapping around to a multiple of
-    ``num_replicas`` (like ``DistributedSampler(drop_last=False)``) and rank ``r`` takes positions ``r, r + R, ...``,
-    so every rank yields the same number of samples. The active ids are read when the sampler is iterated.
-
-    Args:
-        ids: returns the current active ids (sorted int64 array).
-        num_replicas: number of DDP processes.
-        rank: this process's global rank.
-        seed: seeds the order and the augmentation.
-        stream: tag mixed into the augmentation seeds.
-
-    Example:
-        >>> s = ShuffledSplitSampler(lambda: np.arange(5), num_replicas=2, rank=1, seed=0)
-        >>> len(s), len(list(s)), sorted(k for k, _ in ShuffledSplitSampler(lambda: np.arange(5), seed=0))
-        (3, 3, [0, 1, 2, 3, 4])
-    """
-
-    def __init__(
-        self,
-        ids: Callable[[], np.ndarray],
-        *,
-        num_replicas: int = 1,
-        rank: int = 0,
-        seed: int = 0,
-        stream: int = _STREAM_TRAIN,
-    ) -> None:
-        super().__init__(ids, num_replicas=num_replicas, rank=rank, seed=seed, shuffle=True)
-        self.stream = stream
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        ids = self._ids()
-        if len(ids) == 0:
-            return iter(())
-        order = _rng(self.seed, self.epoch, self.stream).permutation(ids)
-        order = np.resize(order, math.ceil(len(ids) / self.num_replicas) * self.num_replicas)
-        return self._keys(self._shard(order), self.stream)
-
-
-class CyclingSplitSampler(_StreamSampler):
-    """A stream of ``len(pace)`` samples per rank that cycles reshuffled permutations of the active ids.
-
-    Used for the architecture split of paired batches: with ``pace`` the weight split's sampler, it yields exactly as
-    many samples (hence batches) as the weight split. The global stream concatenates independent permutations of the
-    active ids (one per cycle, seeded with (seed, epoch)), so with equal splits it is one pass and with a smaller
-    architecture split every active id is seen at least once per epoch.
-
-    Args:
-        ids: returns the current active ids (sorted int64 array).
-        pace: its ``len()`` (read when iterated) is the number of samples per rank.
-        num_replicas: number of DDP processes.
-        rank: this process's global rank.
-        seed: seeds the order and the augmentation.
-        stream: tag mixed into the augmentation seeds.
-
-    Example:
-        >>> s = CyclingSplitSampler(lambda: np.arange(3), pace=range(7), seed=0)
-        >>> keys = [k for k, _ in s]
-        >>> len(keys), sorted(keys[:3]) == sorted(keys[3:6]) == [0, 1, 2]
-        (7, True)
-    """
-
-    def __init__(
-        self,
-        ids: Callable[[], np.ndarray],
-        pace: Sized,
-        *,
-        num_replicas: int = 1,
-        rank: int = 0,
-        seed: int = 0,
-        stream: int = _STREAM_VAL,
-    ) -> None:
-        super().__init__(ids, num_replicas=num_replicas, rank=rank, seed=seed, shuffle=True)
-        self.pace = pace
-        self.stream = stream
-
-    @property
-    def num_samples(self) -> int:
-        """Samples this rank yields per iteration: ``len(pace)``."""
-        return len(self.pace)
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        ids, total = self._ids(), self.num_samples * self.num_replicas
-        if len(ids) == 0 or total == 0:
-            return iter(())
-        cycles = math.ceil(total / len(ids))
-        order = _rng(self.seed, self.epoch, self.stream).permuted(np.tile(ids, (cycles, 1)), axis=1).reshape(-1)
-        return self._keys(self._shard(order[:total]), self.stream)
-
-
-class OrderedSplitSampler(_StreamSampler):
-    """The active ids in increasing order, as plain ids (no augmentation seed): for evaluation.
-
-    Padded by wrapping around to a multiple of ``num_replicas`` like ``DistributedSampler(shuffle=False)``, so under
-    DDP a few samples may be evaluated twice.
-
-    Args:
-        ids: returns the current ids (sorted int64 array).
-        num_replicas: number of DDP processes.
-        rank: this process's global rank.
-
-    Example:
-        >>> list(OrderedSplitSampler(lambda: np.array([2, 5, 7]), num_replicas=2, rank=1))
-        [5, 2]
-    """
-
-    def __init__(self, ids: Callable[[], np.ndarray], *, num_replicas: int = 1, rank: int = 0) -> None:
-        super().__init__(ids, num_replicas=num_replicas, rank=rank, seed=0, shuffle=False)
-
-    def __iter__(self) -> Iterator[int]:
-        ids = self._ids()
-        if len(ids) == 0:
-            return iter(())
-        order = np.resize(ids, math.ceil(len(ids) / self.num_replicas) * self.num_replicas)
-        return iter(self._shard(order).tolist())
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -402,16 +83,6 @@ class _SplitState:
     def deactivate(self, ids: np.ndarray) -> None:
         self.active[ids] = False
         self._cache.clear()
-
-
-class _Fixed:
-    """A picklable ``ids()`` callable that returns fixed ids."""
-
-    def __init__(self, ids: np.ndarray) -> None:
-        self.ids = ids
-
-    def __call__(self) -> np.ndarray:
-        return self.ids
 
 
 @dataclass
@@ -611,9 +282,9 @@ class SearchDataModule(LightningDataModule):
         labels = self.labels
         ids = np.arange(n, dtype=np.int64)
         if split == "stratified":
-            return stratified_split(ids, labels, val_fraction, _rng(seed, _STRATIFIED), owner=name)
+            return stratified_split(ids, labels, val_fraction, seeded_rng(seed, _STRATIFIED), owner=name)
         if split == "random":
-            ids = _rng(seed).permutation(n).astype(np.int64)
+            ids = seeded_rng(seed).permutation(n).astype(np.int64)
         train, val = np.sort(ids[:n_train]), np.sort(ids[n_train:])
         check_class_coverage(
             labels,
@@ -802,7 +473,7 @@ class SearchDataModule(LightningDataModule):
         """Replaces both splits: ``train_ids`` form the weight split, ``val_ids`` the architecture split.
 
         Pool ids in neither take no part in the search (they are in no split, so they are neither active nor
-        removed). Earlier removals are cleared. This is the hook of the reduction data modules
+        removed). Earlier removals are cleared. This is the hook of the subset selections
         (:class:`~lightning_nas.datamodules.CoresetDataModule`, ...), which select a subset of the pool and split it
         themselves in ``setup``; the assignment is saved by :meth:`state_dict` and restored by :meth:`load_state_dict`.
         Under DDP every rank must pass the same ids. Call it before the Trainer requests the loaders (in ``setup``):
@@ -915,13 +586,13 @@ class SearchDataModule(LightningDataModule):
             ids = functools.partial(lambda st: np.union1d(st.active_ids("train"), st.active_ids("val")), state)
         else:
             ids = self._ids_fn("train")
-        weights = ShuffledSplitSampler(ids, num_replicas=num_replicas, rank=rank, seed=self._seed, stream=_STREAM_TRAIN)
+        weights = ShuffledSplitSampler(ids, num_replicas=num_replicas, rank=rank, seed=self._seed, stream=WEIGHT_STREAM)
         weights.set_epoch(self._current_epoch())
         loader_w = self._loader(self._train_set, weights, self.batch_size)
         if not self.paired or self.retrain:
             return loader_w
         arch = CyclingSplitSampler(
-            self._ids_fn("val"), weights, num_replicas=num_replicas, rank=rank, seed=self._seed, stream=_STREAM_VAL
+            self._ids_fn("val"), weights, num_replicas=num_replicas, rank=rank, seed=self._seed, stream=ARCH_STREAM
         )
         arch.set_epoch(self._current_epoch())
         loader_a = self._loader(self._train_set, arch, self.batch_size)
@@ -954,7 +625,7 @@ class SearchDataModule(LightningDataModule):
             )
         ids = np.arange(len(self._test_set), dtype=np.int64)
         num_replicas, rank = self._replicas()
-        sampler = OrderedSplitSampler(_Fixed(ids), num_replicas=num_replicas, rank=rank)
+        sampler = OrderedSplitSampler(FixedIds(ids), num_replicas=num_replicas, rank=rank)
         return self._loader(self._test_set, sampler, self.eval_batch_size or self.batch_size)
 
     def pool_dataloader(self, ids: Sequence[int] | np.ndarray | None = None) -> DataLoader:
@@ -972,5 +643,5 @@ class SearchDataModule(LightningDataModule):
                 f"`{type(self).__name__}.pool_dataloader(ids=...)`: `ids` must be a 1-d sequence of ids in "
                 f"[0, {state.pool_size})."
             )
-        sampler = OrderedSplitSampler(_Fixed(order))
+        sampler = OrderedSplitSampler(FixedIds(order))
         return self._loader(self._eval_set, sampler, self.eval_batch_size or self.batch_size)

@@ -31,6 +31,7 @@ class _TorchvisionSearchDataModule(SearchDataModule):
     _mean: tuple[float, ...] = ()
     _std: tuple[float, ...] = ()
     _hflip = True
+    _torchvision_class = ""  # a torchvision.datasets class taking (root, train=, download=): CIFAR10, CIFAR100
 
     def __init__(self, root: str = "data", download: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -42,7 +43,9 @@ class _TorchvisionSearchDataModule(SearchDataModule):
         self.download = download
 
     def _dataset(self, train: bool, download: bool) -> Any:
-        raise NotImplementedError
+        import torchvision.datasets  # deferred: torchvision's import is slow and only loading needs it
+
+        return getattr(torchvision.datasets, self._torchvision_class)(self.root, train=train, download=download)
 
     def _arrays(self, dataset: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(N, C, H, W)`` uint8 images and int64 labels of a torchvision data set."""
@@ -136,15 +139,7 @@ class CIFAR10SearchDataModule(_TorchvisionSearchDataModule):
     _title = "CIFAR-10"
     _classes = 10
     _mean, _std = CIFAR10_MEAN, CIFAR10_STD
-
-    def __init__(self, root: str = "data", download: bool = False, **kwargs: Any) -> None:
-        super().__init__(root=root, download=download, **kwargs)
-
-    @override
-    def _dataset(self, train: bool, download: bool) -> Any:
-        from torchvision.datasets import CIFAR10
-
-        return CIFAR10(self.root, train=train, download=download)
+    _torchvision_class = "CIFAR10"
 
 
 class CIFAR100SearchDataModule(_TorchvisionSearchDataModule):
@@ -168,15 +163,7 @@ class CIFAR100SearchDataModule(_TorchvisionSearchDataModule):
     _title = "CIFAR-100"
     _classes = 100
     _mean, _std = CIFAR100_MEAN, CIFAR100_STD
-
-    def __init__(self, root: str = "data", download: bool = False, **kwargs: Any) -> None:
-        super().__init__(root=root, download=download, **kwargs)
-
-    @override
-    def _dataset(self, train: bool, download: bool) -> Any:
-        from torchvision.datasets import CIFAR100
-
-        return CIFAR100(self.root, train=train, download=download)
+    _torchvision_class = "CIFAR100"
 
 
 class SVHNSearchDataModule(_TorchvisionSearchDataModule):

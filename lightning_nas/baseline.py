@@ -29,6 +29,13 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from typing_extensions import override
 
+from lightning_nas.data import (
+    FixedIds,
+    IndexedDataset,
+    ShuffledSplitSampler,
+    collate_indexed,
+    missing_search_data_members,
+)
 from lightning_nas.embeddings import (
     array_fingerprint,
     cache_file,
@@ -218,21 +225,9 @@ class BaselineClassifier(LightningModule):
 # --------------------------------------------------------------------------------------------------------------------
 # training, loading and logits
 # --------------------------------------------------------------------------------------------------------------------
-class _Ids:
-    """A picklable ``ids()`` callable for the samplers."""
-
-    def __init__(self, ids: np.ndarray) -> None:
-        self.ids = ids
-
-    def __call__(self) -> np.ndarray:
-        return self.ids
-
-
 def _pool_train_loader(datamodule: Any, batch_size: int, seed: int, num_workers: int) -> DataLoader:
-    from lightning_nas.datamodules import IndexedDataset, ShuffledSplitSampler, collate_indexed
-
     ids = np.arange(datamodule.pool_size, dtype=np.int64)
-    sampler = ShuffledSplitSampler(_Ids(ids), seed=seed, stream=3)
+    sampler = ShuffledSplitSampler(FixedIds(ids), seed=seed, stream=3)
     dataset = IndexedDataset(datamodule.pool, datamodule.train_transform)
     return DataLoader(
         dataset,
@@ -246,9 +241,9 @@ def _pool_train_loader(datamodule: Any, batch_size: int, seed: int, num_workers:
 
 def _check_datamodule(function: str, datamodule: Any) -> None:
     needed = ("pool", "pool_size", "pool_dataloader", "train_transform", "num_classes")
-    if not all(hasattr(type(datamodule), name) for name in needed):
+    if missing_search_data_members(datamodule, needed):
         raise TypeError(
-            f"`{function}(datamodule=...)`: needs a `SearchDataModule` (or a reduction data module wrapping one). "
+            f"`{function}(datamodule=...)`: needs a `SearchDataModule` (or a data module wrapping one). "
             f"Got {type(datamodule).__name__} instead."
         )
 

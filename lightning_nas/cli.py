@@ -21,6 +21,7 @@ Each subcommand takes ``--help``; ``nsga2`` and ``evolve`` also read ``--config`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -29,7 +30,9 @@ import traceback
 import warnings
 from typing import Any
 
+import lightning_utilities.core.rank_zero as rank_zero
 from jsonargparse import ActionConfigFile, ArgumentParser
+from jsonargparse.typing import PositiveInt
 from lightning import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
@@ -37,6 +40,9 @@ import lightning_nas.datamodules  # noqa: F401  (registers the data modules as s
 import lightning_nas.methods  # noqa: F401  (registers the search methods as subclasses)
 from lightning_nas.callbacks import GenotypeExport
 from lightning_nas.methods.divergence import DivergenceError
+from lightning_nas.report import main as report_main
+from lightning_nas.search import HierarchicalEvolution, NSGA2Search, RegularizedEvolution, save_result
+from lightning_nas.search.executors import ExecutorKind, open_executor
 
 __all__ = ["NASCLI", "evolve_main", "evolve_parser", "main", "nsga2_main", "nsga2_parser"]
 
@@ -81,8 +87,6 @@ def _instantiate(parser: ArgumentParser, cfg: Any) -> Any:
 
 def nsga2_parser() -> ArgumentParser:
     """The argument parser of ``lightning-nas nsga2`` (a checkpoint, a data module and the search's arguments)."""
-    from lightning_nas.search import NSGA2Search
-
     parser = ArgumentParser(prog="lightning-nas nsga2", description=NSGA2Search.__doc__.split("\n\n")[0])
     parser.add_argument("--config", action=ActionConfigFile)
     parser.add_argument("--ckpt_path", type=str, required=True, help="checkpoint of the trained supernet module")
@@ -104,8 +108,6 @@ def nsga2_main(args: list[str]) -> dict[str, Any]:
     Returns:
         The search result (:meth:`NSGA2Search.run`).
     """
-    from lightning_nas.search import save_result
-
     parser = nsga2_parser()
     cfg = parser.parse_args(args)
     init = _instantiate(parser, cfg)
@@ -124,13 +126,8 @@ def evolve_parser() -> ArgumentParser:
     """The argument parser of ``lightning-nas evolve``: the searcher and where its children train.
 
     ``searcher`` is a hierarchical or regularized evolution; ``executor``, ``max_workers`` and ``scheduler_address``
-    choose the executor (:func:`~lightning_nas.search.evolution.open_executor`), also as top-level YAML keys.
+    choose the executor (:func:`~lightning_nas.search.open_executor`), also as top-level YAML keys.
     """
-    from jsonargparse.typing import PositiveInt
-
-    from lightning_nas.search import HierarchicalEvolution, RegularizedEvolution
-    from lightning_nas.search.evolution import ExecutorKind
-
     parser = ArgumentParser(
         prog="lightning-nas evolve",
         description="Evolutionary search that trains every child with a Lightning Trainer (EcoNAS, AmoebaNet).",
@@ -165,7 +162,7 @@ def evolve_parser() -> ArgumentParser:
 def evolve_main(args: list[str]) -> list[dict[str, Any]]:
     """``lightning-nas evolve``: run :class:`HierarchicalEvolution` or :class:`RegularizedEvolution`.
 
-    The children train on ``--executor`` (:func:`~lightning_nas.search.evolution.open_executor`), which is closed at
+    The children train on ``--executor`` (:func:`~lightning_nas.search.open_executor`), which is closed at
     the end, also when the search fails; a killed search resumes when the command is run again on the same
     ``workdir``. Each of the top networks (:meth:`~lightning_nas.search.HierarchicalEvolution.top`) is printed as
     one JSON line: ``id``, ``genotype``, ``fitness`` and ``stage_accuracies``.
@@ -177,10 +174,6 @@ def evolve_main(args: list[str]) -> list[dict[str, Any]]:
         ValueError: If ``--executor`` and the searcher's ``executor`` are both given, or ``--max_workers`` /
             ``--scheduler_address`` do not apply to the executor.
     """
-    import contextlib
-
-    from lightning_nas.search.evolution import open_executor
-
     parser = evolve_parser()
     cfg = parser.parse_args(args)
     searcher = _instantiate(parser, cfg).searcher
@@ -227,8 +220,6 @@ def _quiet_lightning() -> None:
     Lightning's product tips and a known torch/Lightning deprecation notice (internal to Lightning, nothing a user can
     act on) are dropped; everything else Lightning says is kept.
     """
-    import lightning_utilities.core.rank_zero as rank_zero
-
     rank_zero.log.addFilter(_drop_tips)  # the logger Lightning's `rank_zero_info` writes to
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
 
@@ -275,8 +266,6 @@ def main(args: list[str] | None = None) -> int:
     _quiet_lightning()
     try:
         if command == "report":
-            from lightning_nas.report import main as report_main
-
             return report_main(argv[1:])
         if command == "nsga2":
             nsga2_main(argv[1:])

@@ -170,7 +170,7 @@ def feature_extractor(
     ``"inception_v3"`` gives the core-set paper's 2048-d pool features at 299x299, ``"resnet50"`` 2048-d features
     at 224x224; any torchvision classification model with an ``fc`` head (``"resnet18"``, ...) works the same way.
     The returned :class:`FeatureExtractor` resizes and ImageNet-normalises its input itself; call its
-    ``set_input_normalization`` with the data set's mean/std (the reduction data modules do) so it can undo the data
+    ``set_input_normalization`` with the data set's mean/std (the subset selections do) so it can undo the data
     set's normalisation first.
 
     Args:

@@ -33,6 +33,8 @@ class Registry(Generic[T]):
         Traceback (most recent call last):
         ...
         ValueError: Unknown activation 'triple'. Registered activation names: ['double'].
+        >>> ACTIVATIONS.unregister("double")(3), ACTIVATIONS.names()
+        (6, [])
     """
 
     def __init__(self, kind: str) -> None:
@@ -76,6 +78,16 @@ class Registry(Generic[T]):
             return self._entries[name]
         except (KeyError, TypeError):  # TypeError: unhashable name
             raise ValueError(f"Unknown {self.kind} {name!r}. Registered {self.kind} names: {self.names()}.") from None
+
+    def unregister(self, name: str) -> T:
+        """Remove the object registered under ``name`` and return it (e.g. to undo a test's registration).
+
+        Raises:
+            ValueError: If no object is registered under ``name``; the message lists the registered names.
+        """
+        obj = self.get(name)
+        del self._entries[name]
+        return obj
 
     def names(self) -> list[str]:
         """Return the registered names, sorted."""

@@ -150,11 +150,11 @@ def _load_json(path: Path) -> Any:
 def _parse_genotype(text: str, space: str | None) -> Any:
     """The genotype of a string, by its space's genotype type when the space is registered; ``None`` if unparseable."""
     from lightning_nas.plots import _as_genotype
-    from lightning_nas.spaces import get_search_space_class
+    from lightning_nas.spaces import parse_genotype
 
     if space:
         try:
-            return get_search_space_class(space).genotype_type.from_string(text)
+            return parse_genotype(text, space)
         except ValueError:  # an unregistered space, or a string of another space
             pass
     try:
@@ -175,7 +175,8 @@ def _run_pngs(run_dir: Path, out_dir: Path) -> list[Path]:
 
 def _genotype_figures(report: _Report, genotype_file: dict[str, Any], run_stems: set[str]) -> tuple[Any, list[Any]]:
     from lightning_nas import plots
-    from lightning_nas.callbacks.collapse_monitor import PARAMETER_FREE_OPS, SKIP_OPS, count_ops
+    from lightning_nas.callbacks.collapse_monitor import count_ops
+    from lightning_nas.spaces import Genotype
 
     space = genotype_file.get("space")
     final = _parse_genotype(str(genotype_file.get("genotype", "")), space)
@@ -191,24 +192,23 @@ def _genotype_figures(report: _Report, genotype_file: dict[str, Any], run_stems:
             "each kept edge written in its square).",
             "Genotype",
         )
-        space_name = getattr(history[0], "space", None) or ("mobilenet" if hasattr(history[0], "choices") else None)
-        if space_name in SKIP_OPS:
-            cell = "normal" if space_name == "darts" else None
-            where = " in the normal cell" if cell else ""
+        # the space's facts; the first cell of a space with several (the DARTS space's normal cell)
+        first = history[0]
+        space = first.space_class() if isinstance(first, Genotype) else None
+        if space is not None and space.skip_op is not None:
+            cells = first.cells()
+            cell = cells[0] if len(cells) > 1 else None
+            where = f" in the {cell} cell" if cell else ""
             epochs = list(range(len(history)))
+            counts = {"skip connections": (space.skip_op,), "parameter-free": space.parameter_free_ops}
             report.add(
                 "collapse",
                 plots.plot_curves(
                     {
                         f"operations{where}": {
-                            "skip connections": (
-                                epochs,
-                                [count_ops(g, (SKIP_OPS[space_name],), cell=cell) for g in history],
-                            ),
-                            "parameter-free": (
-                                epochs,
-                                [count_ops(g, PARAMETER_FREE_OPS[space_name], cell=cell) for g in history],
-                            ),
+                            label: (epochs, [count_ops(g, ops, cell=cell) for g in history])
+                            for label, ops in counts.items()
+                            if ops
                         }
                     }
                 ),
@@ -330,9 +330,8 @@ def _ground_truth(
     """Looks the genotypes up in a NAS-Bench-201 table; returns rows for the ground-truth table."""
     from lightning_nas import plots
     from lightning_nas.benchmarks import NASBench201Table
-    from lightning_nas.spaces import NASBench201Genotype
 
-    if not isinstance(final, NASBench201Genotype):
+    if getattr(final, "space", None) != NASBench201Table.space:
         if table_path is not None:
             report.notes.append("A NAS-Bench-201 table was given, but the final genotype is not a NAS-Bench-201 cell.")
         return []
@@ -349,7 +348,7 @@ def _ground_truth(
     looked_up = [
         (epoch, table.test_accuracy(g, dataset))
         for epoch, g in enumerate(history)
-        if isinstance(g, NASBench201Genotype) and g in table
+        if getattr(g, "space", None) == NASBench201Table.space and g in table
     ]
     if looked_up:
         epochs, values = [e for e, _ in looked_up], [v for _, v in looked_up]

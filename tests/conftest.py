@@ -1,13 +1,45 @@
-"""Shared fixtures: a small real CIFAR-10 subset unpacked from ../shared/data."""
+"""Shared fixtures: small CPU Trainers, and a small real CIFAR-10 subset unpacked from ../shared/data."""
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from lightning import Trainer
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 UNPACK = SHARED / "data" / "cifar10" / "unpack.py"
+
+TINY_TRAINER = {
+    "accelerator": "cpu",
+    "devices": 1,
+    "max_epochs": 1,
+    "logger": False,
+    "enable_checkpointing": False,
+    "enable_progress_bar": False,
+    "enable_model_summary": False,
+}
+
+
+@pytest.fixture
+def tiny_trainer(tmp_path) -> Callable[..., Trainer]:
+    """A factory of small quiet Trainers: ``tiny_trainer(**overrides) -> Trainer``.
+
+    Defaults: ``TINY_TRAINER`` (one CPU device, one epoch, no logger, no checkpointing, no progress bar or model
+    summary) with ``default_root_dir`` the test's ``tmp_path``; every keyword replaces its default. A test file with
+    other defaults overrides the fixture with ``functools.partial(tiny_trainer, max_epochs=..., ...)``.
+
+    Example:
+        ``tiny_trainer(max_epochs=2, limit_val_batches=0).fit(model, datamodule)``;
+        ``tiny_trainer(strategy="ddp_spawn", devices=2)``; ``tiny_trainer(logger=CSVLogger(tmp_path))``.
+    """
+
+    def make(**overrides: Any) -> Trainer:
+        return Trainer(**{**TINY_TRAINER, "default_root_dir": tmp_path, **overrides})
+
+    return make
 
 
 @pytest.fixture(scope="session")

@@ -99,22 +99,13 @@ def test_entropy_proxy_with_a_given_baseline_module_scores_the_pool_in_eval_mode
     assert sum(hist["pool"]) == 24 and sum(hist["selected"]) == 12
 
 
-def test_entropy_proxy_trains_its_baseline_inside_a_trainer_fit(tmp_path, monkeypatch):
+def test_entropy_proxy_trains_its_baseline_inside_a_trainer_fit(tmp_path, tiny_trainer, monkeypatch):
     """The default path: a ResNet trained by a nested Trainer in `prepare_data`, then the search on the proxy data."""
     monkeypatch.setenv("LIGHTNING_NAS_CACHE", str(tmp_path / "cache"))
     fits = _CountFits(monkeypatch)
     seed_everything(0)
     dm = EntropyProxyDataModule(_data(), fraction=0.5, bin_width=0.5, baseline_epochs=1, baseline_depth=8)
-    trainer = Trainer(
-        accelerator="cpu",
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=1,
-        default_root_dir=tmp_path,
-    )
+    trainer = tiny_trainer(limit_val_batches=1)
     trainer.fit(DARTS(space_options={"C": 4, "N": 1}, num_classes=3), dm)
     assert fits.calls == 1 and len(dm.selected_ids) == 12
     assert len(list((tmp_path / "cache").glob("baseline-*.pt"))) == 1

@@ -38,7 +38,7 @@ import zipfile
 from collections.abc import Iterator, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, ClassVar, Literal
 
 import numpy as np
 
@@ -146,6 +146,9 @@ class NASBench201Table:
         >>> len(builtin), builtin.best("cifar10")[1]
         (15625, 94.37333333333333)
     """
+
+    space: ClassVar[str] = NASBench201Genotype.space
+    """The search space whose genotypes the table holds (``"nasbench201"``)."""
 
     def __init__(self, accuracies: Mapping[NASBench201Genotype, Mapping[str, float]]) -> None:
         cells: list[int] = []

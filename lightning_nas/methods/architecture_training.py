@@ -6,12 +6,11 @@ import os
 from typing import Any
 
 import torch
-from lightning import LightningModule
 from torch import Tensor, nn
-from torchmetrics.classification import MulticlassAccuracy
 from typing_extensions import override
 
 from lightning_nas.checks import check_mapping, check_number
+from lightning_nas.methods.base import SearchModule
 from lightning_nas.methods.darts import optimizer_implementation
 from lightning_nas.methods.divergence import DivergenceGuard, predictions
 from lightning_nas.spaces import Genotype, get_search_space
@@ -50,7 +49,7 @@ def cutout(x: Tensor, size: int, generator: torch.Generator) -> Tensor:
     return x * (~inside).unsqueeze(1).to(x.dtype)
 
 
-class ArchitectureTraining(LightningModule):
+class ArchitectureTraining(SearchModule):
     """Trains the discrete network of a genotype from scratch, on any registered search space.
 
     The "search, then train on the full data" stage: use it with a search data module in ``retrain=True`` mode
@@ -61,6 +60,10 @@ class ArchitectureTraining(LightningModule):
     network is the benchmark's (C=16, N=5) and auxiliary/drop-path do not apply.
 
     Cutout is applied here, on the batch, from a generator seeded by the step (so resumed runs repeat exactly).
+
+    Logged keys (the README's table): ``train/loss`` (per step and epoch: ``train/loss_step``, ``train/loss_epoch``),
+    ``train/acc``, and :class:`~lightning_nas.methods.base.SearchModule`'s ``val/loss``, ``val/acc``, ``test/loss``,
+    ``test/acc`` (with the training loss's ``label_smoothing``).
 
     Args:
         genotype: the architecture, as its canonical string (or a genotype object).
@@ -91,6 +94,8 @@ class ArchitectureTraining(LightningModule):
     References:
         Liu et al., "DARTS", ICLR 2019, Sec. 3.3 (architecture evaluation); Dong & Yang, "NAS-Bench-201", ICLR 2020.
     """
+
+    logs_genotype = False  # a fixed architecture: nothing to follow per epoch
 
     def __init__(
         self,
@@ -144,10 +149,9 @@ class ArchitectureTraining(LightningModule):
         self.space = get_search_space(search_space, **space_options)
         self._genotype = self.space.parse_genotype(genotype)
         self.network = self.space.build_network(self._genotype, num_classes)
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.configure_metrics(num_classes)
 
+    @override
     def genotype(self) -> Genotype:
         """The trained architecture."""
         return self._genotype
@@ -200,6 +204,10 @@ class ArchitectureTraining(LightningModule):
         return nn.functional.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
 
     @override
+    def evaluation_loss(self, logits: Tensor, y: Tensor) -> Tensor:
+        return self._loss(logits, y)  # validation and test log the training loss (with its label smoothing)
+
+    @override
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         if isinstance(batch, dict):
             raise ValueError(
@@ -222,24 +230,3 @@ class ArchitectureTraining(LightningModule):
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True, batch_size=len(y))
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(y))
         return loss
-
-    @override
-    def on_train_epoch_end(self) -> None:
-        self.divergence.check()  # on a GPU the steps check every `log_every_n_steps` batches only
-
-    def _evaluate(self, batch: Any, stage: str, metric: MulticlassAccuracy) -> Tensor:
-        x, y = batch[0], batch[1]
-        logits = self(x)
-        loss = self._loss(logits, y)
-        metric(predictions(logits, y), y)
-        self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(y))
-        self.log(f"{stage}/acc", metric, on_epoch=True, prog_bar=stage == "val", batch_size=len(y))
-        return loss
-
-    @override
-    def validation_step(self, batch: Any, batch_idx: int) -> Tensor:
-        return self._evaluate(batch, "val", self.val_acc)
-
-    @override
-    def test_step(self, batch: Any, batch_idx: int) -> Tensor:
-        return self._evaluate(batch, "test", self.test_acc)

@@ -7,19 +7,24 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import torch
-from lightning import LightningModule
-from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torchmetrics.aggregation import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 from typing_extensions import override
 
 from lightning_nas.checks import check_betas, check_choice, check_mapping, check_number
+from lightning_nas.methods.base import SearchModule
 from lightning_nas.methods.divergence import DivergenceError, DivergenceGuard, logs_this_step, predictions
 from lightning_nas.methods.hypergradient import unrolled_arch_gradient
 from lightning_nas.methods.precision import clip_grad_norm, grad_scaler
 from lightning_nas.selection.scores import el2n
-from lightning_nas.spaces import Genotype, get_search_space
+from lightning_nas.spaces import (
+    DifferentiableSearchSpace,
+    Genotype,
+    get_search_space,
+    get_search_space_class,
+    list_search_spaces,
+)
 
 StepOrder = Literal["arch_first", "weights_first"]
 
@@ -65,7 +70,7 @@ def _check_compile_options(owner: str, compile: object) -> None:
         )
 
 
-class DARTS(LightningModule):
+class DARTS(SearchModule):
     """DARTS (Liu et al., ICLR 2019) on any registered search space.
 
     Every training step takes a paired batch ``{"train": (x, y, ids), "val": (x, y, ids)}`` (see
@@ -94,10 +99,11 @@ class DARTS(LightningModule):
     from ``outputs`` in ``on_train_batch_end``. For ``order=2`` the ``val`` errors come from the forward pass at
     the virtual weights ``w'``, the only validation forward pass that step makes.
 
-    Logged keys: ``train/loss_step`` (weight split, training mode), ``train/loss_epoch`` (and ``train/loss`` in
-    ``trainer.callback_metrics``), ``train/acc``, ``arch/loss``, ``arch/acc`` (architecture split inside the
-    architecture step), ``val/loss``, ``val/acc`` (validation loop over the architecture split, no augmentation),
-    ``test/loss``, ``test/acc``, ``search/weight_lr``. The derived genotype is printed (and written as text to
+    Logged keys (the README's table): ``train/loss_step`` (weight split, training mode), ``train/loss_epoch`` (and
+    ``train/loss`` in ``trainer.callback_metrics``), ``train/acc``, ``arch/loss``, ``arch/acc`` (architecture split
+    inside the architecture step), ``val/loss``, ``val/acc`` (validation loop over the architecture split, no
+    augmentation), ``test/loss``, ``test/acc`` (:class:`~lightning_nas.methods.base.SearchModule`'s evaluation
+    steps), ``search/weight_lr``. The derived genotype is printed (and written as text, ``search/genotype``, to
     loggers that take text) at the end of every epoch. To keep a search step through a ``Trainer`` within a few
     percent of the same step in a bare loop (``benchmarks/search_step.py``), the epoch values are accumulated in
     torchmetrics states and logged once per epoch, and the step loss is logged only on the batches whose step
@@ -196,16 +202,19 @@ class DARTS(LightningModule):
             raise ValueError(f"`{name}(weight_nesterov=True)`: Nesterov momentum needs `weight_momentum` > 0.")
         self.save_hyperparameters()
         self.automatic_optimization = False
+        if not issubclass(get_search_space_class(search_space), DifferentiableSearchSpace):
+            raise ValueError(
+                f"`{name}(search_space={search_space!r})`: a differentiable method needs a space with a mixed-op "
+                f"supernet (one of {list_search_spaces(DifferentiableSearchSpace)}); {search_space!r} is not one."
+            )
         self.space = get_search_space(search_space, **self.resolve_space_options(dict(space_options or {})))
         self.supernet = self.compiled(self.build_supernet())
         self.step_order: StepOrder = step_order or self.space.default_step_order
         # updated every step, logged once per epoch; the inputs are our own logits and labels: no per-step validation
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+        self.configure_metrics(num_classes, validate_train_args=False)
         self.arch_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
         self.train_loss = MeanMetric(nan_strategy="disable")
         self.arch_loss = MeanMetric(nan_strategy="disable")
-        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
         self.divergence = DivergenceGuard(
             name,
             {
@@ -333,16 +342,6 @@ class DARTS(LightningModule):
             t_max = max(1, int(self.trainer.estimated_stepping_batches))
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_opt, T_max=t_max, eta_min=hp.weight_lr_min)
         return [weight_opt, arch_opt], [scheduler]
-
-    @override
-    def on_fit_start(self) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)
-        data_classes = getattr(datamodule, "num_classes", None)
-        if data_classes is not None and data_classes > self.hparams.num_classes:
-            raise ValueError(
-                f"`{type(self).__name__}(num_classes={self.hparams.num_classes})` is smaller than the data's "
-                f"{data_classes} classes. Set num_classes={data_classes}."
-            )
 
     def _mean_across_processes(self, tensors: list[Tensor]) -> list[Tensor]:
         if self.trainer.world_size == 1:
@@ -481,21 +480,15 @@ class DARTS(LightningModule):
     @override
     def on_train_epoch_start(self) -> None:
         weight_opt, _ = self.optimizers()
-        self.log("search/weight_lr", weight_opt.param_groups[0]["lr"], on_step=False, on_epoch=True)
+        self.log_weight_lr(weight_opt)
 
     @override
     def on_train_epoch_end(self) -> None:
-        self.divergence.check()
+        self.divergence.check()  # before the epoch's values are logged and the schedule steps
         self._log_epoch_metrics()
         if self.hparams.lr_interval == "epoch":
             self.lr_schedulers().step()
-        genotype = str(self.genotype())
-        rank_zero_info(f"Epoch {self.current_epoch}: genotype {genotype}")
-        if self.trainer.is_global_zero:
-            for logger in self.loggers:
-                add_text = getattr(getattr(logger, "experiment", None), "add_text", None)
-                if callable(add_text):
-                    add_text("search/genotype", genotype, global_step=self.current_epoch)
+        super().on_train_epoch_end()  # the guard (checked already) and the genotype
 
     def _log_epoch_metrics(self) -> None:
         """Logs the epoch aggregates the training steps accumulated (synchronized across processes on compute)."""
@@ -522,23 +515,8 @@ class DARTS(LightningModule):
                 f"space_options={{'in_channels': {x.shape[1]}, ...}}, or give images with {conv.in_channels} channels."
             )
 
-    def _evaluate(self, batch: list[Tensor], stage: str, metric: MulticlassAccuracy) -> Tensor:
-        x, y = batch[0], batch[1]
-        logits = self.supernet(x)
-        loss = nn.functional.cross_entropy(logits, y)
-        metric(predictions(logits, y), y)
-        self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(y))
-        self.log(f"{stage}/acc", metric, on_epoch=True, prog_bar=stage == "val", batch_size=len(y))
-        return loss
-
     @override
-    def validation_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
+    def evaluation_batch(self, batch: Any, batch_idx: int) -> tuple[Tensor, Tensor]:
         if batch_idx == 0:
             self._check_input_channels(batch[0])
-        return self._evaluate(batch, "val", self.val_acc)
-
-    @override
-    def test_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
-        if batch_idx == 0:
-            self._check_input_channels(batch[0])
-        return self._evaluate(batch, "test", self.test_acc)
+        return batch[0], batch[1]

@@ -36,11 +36,11 @@ from lightning_nas.spaces import (
     NB201_EDGES,
     NB201_OPS,
     DARTSGenotype,
-    EcoNASGenotype,
     Genotype,
     NASBench201Genotype,
     get_search_space_class,
     loose_ends,
+    parse_genotype,
 )
 
 __all__ = ["MUTABLE_SPACES", "MutableSpace", "RandomSource", "mutate", "random_genotype"]
@@ -121,18 +121,13 @@ def random_genotype(search_space: MutableSpace, rng: RandomSource) -> Genotype:
         return NASBench201Genotype.from_ops([NB201_OPS[draw(len(NB201_OPS))] for _ in NB201_EDGES])
     ops = _CELL_OPS[space]
     normal, reduce = _random_cell(ops, draw), _random_cell(ops, draw)
-    cls = EcoNASGenotype if space == "econas" else DARTSGenotype
+    cls = cast(type[DARTSGenotype], get_search_space_class(space).genotype_type)
     return cls(normal=normal, normal_concat=loose_ends(normal), reduce=reduce, reduce_concat=loose_ends(reduce))
 
 
 def _space_of(genotype: Genotype) -> str:
-    # EcoNASGenotype subclasses DARTSGenotype: test it first
-    if isinstance(genotype, EcoNASGenotype):
-        return "econas"
-    if isinstance(genotype, DARTSGenotype):
-        return "darts"
-    if isinstance(genotype, NASBench201Genotype):
-        return "nasbench201"
+    if genotype.space in MUTABLE_SPACES:  # the genotype names its space (an EcoNAS genotype is a DARTS one too)
+        return genotype.space
     raise ValueError(
         f"`mutate(genotype={genotype!r})`: only genotypes of the spaces {list(MUTABLE_SPACES)} can be mutated. "
         f"Got a genotype of {getattr(genotype, 'space', type(genotype).__name__)!r} instead."
@@ -184,7 +179,7 @@ def mutate(genotype: Genotype | str, rng: RandomSource, *, search_space: Mutable
     """
     if isinstance(genotype, str):
         space = _check_space("mutate", search_space)
-        genotype = get_search_space_class(space).genotype_type.from_string(genotype)
+        genotype = parse_genotype(genotype, space)
     elif not isinstance(genotype, Genotype):
         raise TypeError(f"`mutate(genotype=...)`: expected a genotype or its string. Got {type(genotype).__name__}.")
     space = _space_of(genotype)

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from lightning_nas.methods.path_evaluation import evaluate_paths
 from lightning_nas.search.bn_recalibration import preserved_batch_norm, recalibrate_batch_norm
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ def supernet_accuracy(
 ) -> float:
     """Top-1 accuracy of ``supernet(x, path)`` over ``batches`` of ``(x, y, ...)``, without gradients.
 
+    One path of :func:`~lightning_nas.methods.evaluate_paths`, the evaluation GreedyNAS and rank consistency use too.
     The caller sets eval mode (the accuracy of a path is measured with the supernet's running BatchNorm statistics,
     or with recalibrated ones, see :mod:`lightning_nas.search.bn_recalibration`).
 
@@ -101,20 +103,9 @@ def supernet_accuracy(
         >>> supernet_accuracy(net, 1.0, batches), supernet_accuracy(net, -1.0, batches)
         (0.5, 0.5)
     """
-    correct, total = 0, 0
-    with torch.no_grad():
-        for i, batch in enumerate(batches):
-            if max_batches is not None and i >= max_batches:
-                break
-            x, y = batch[0], batch[1]
-            if device is not None:
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            logits = supernet(x, path)
-            correct += int((logits.argmax(dim=-1) == y).sum().item())
-            total += int(y.numel())
-    if total == 0:
-        raise ValueError("`supernet_accuracy(batches=...)`: `batches` must hold at least one sample. Got none.")
-    return correct / total
+    return evaluate_paths(
+        supernet, [path], batches, device=device, max_batches=max_batches, eval_mode=False
+    ).accuracies[0]
 
 
 class _Codec:

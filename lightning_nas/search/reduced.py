@@ -20,10 +20,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from lightning_nas.datamodules import ReducedDataModule, SearchDataModule
+from lightning_nas.datamodules import ReducedDataModule, SearchDataModule
 
 __all__ = ["CHANNELS", "RESOLUTIONS", "SAMPLE_RATIOS", "ReducedSetting"]
 
@@ -246,6 +245,4 @@ class ReducedSetting:
             datamodule: the search data module (for EcoNAS: ``val_fraction=0.1, paired=False``).
             seed: seeds the subset of fraction ``s``; ``None`` uses the data module's seed.
         """
-        from lightning_nas.datamodules import ReducedDataModule
-
         return ReducedDataModule(datamodule, resolution=self.r, fraction=self.s, seed=seed)

@@ -1,10 +1,19 @@
 """Contracts shared by every search space: genotypes, weight-sharing supernets and the space itself.
 
-A search space says *what* is searched. It builds a weight-sharing :class:`Supernet` (the continuous
-relaxation a one-shot method trains), derives a discrete :class:`Genotype` from it, and builds the discrete
-network of a genotype for retraining or evaluation. Spaces are registered by name with
-:func:`register_search_space` so that YAML configs can pick them (``space: nasbench201``); each space keeps
-its candidate operations in its own op registry (:func:`register_op`, :func:`get_op`, :func:`list_ops`).
+A search space says *what* is searched. It builds the discrete network of a :class:`Genotype` for retraining or
+evaluation and knows its own facts as class variables (its candidate ``ops``, its ``skip_op``, its
+``parameter_free_ops``, its ``stages``), which plots, monitors and searchers read instead of testing types. Two
+kinds of spaces have a weight-sharing supernet:
+
+* a :class:`DifferentiableSearchSpace` builds a mixed-op :class:`Supernet` with architecture parameters (DARTS and
+  its variants train it) and derives the genotype from them;
+* a :class:`SinglePathSearchSpace` builds a :class:`PathSupernet` that runs one sampled path at a time
+  (``supernet(x, path)``) and draws uniform paths (:meth:`SinglePathSearchSpace.random_path`).
+
+A genotype lists its edges (:meth:`Genotype.edges`: cell, label, op, input and output node), so generic code
+draws and counts any space's architectures. Spaces are registered by name with :func:`register_search_space` so
+that YAML configs can pick them (``space: nasbench201``); each space keeps its candidate operations in its own
+op registry (:func:`register_op`, :func:`get_op`, :func:`list_ops`).
 """
 
 from __future__ import annotations
@@ -12,9 +21,10 @@ from __future__ import annotations
 import inspect
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, cast
 
+import torch
 from torch import nn
 
 from lightning_nas.registry import Registry
@@ -23,8 +33,12 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 __all__ = [
+    "DifferentiableSearchSpace",
     "Genotype",
+    "GenotypeEdge",
+    "PathSupernet",
     "SearchSpace",
+    "SinglePathSearchSpace",
     "StepOrder",
     "Supernet",
     "get_op",
@@ -32,8 +46,10 @@ __all__ = [
     "get_search_space_class",
     "list_ops",
     "list_search_spaces",
+    "parse_genotype",
     "register_op",
     "register_search_space",
+    "unregister_search_space",
 ]
 
 StepOrder = Literal["arch_first", "weights_first"]
@@ -43,6 +59,26 @@ _SEARCH_SPACES: Registry[type[SearchSpace]] = Registry("search space")
 _OP_REGISTRIES: dict[str, Registry[Callable[..., nn.Module]]] = {}
 
 
+class GenotypeEdge(NamedTuple):
+    """One edge of a genotype's cell (or one layer of a chain), as plots, monitors and reports read it.
+
+    Example:
+        >>> GenotypeEdge("cell", "1<-0", "skip_connect", source=0, target=1)
+        GenotypeEdge(cell='cell', label='1<-0', op='skip_connect', source=0, target=1)
+    """
+
+    cell: str
+    """The cell the edge belongs to (``"normal"``, ``"reduce"``; one-cell spaces name theirs, e.g. ``"cell"``)."""
+    label: str
+    """The edge's position in its cell, the same in every genotype of the space (e.g. ``"1<-0"``, ``"layer 3"``)."""
+    op: str
+    """The operation on the edge."""
+    source: int | None = None
+    """The input node of the edge; ``None`` for a layer of a chain."""
+    target: int | None = None
+    """The node the edge feeds; ``None`` for a layer of a chain."""
+
+
 class Genotype(ABC):
     """A discrete architecture of one search space: an immutable, hashable value with a canonical string.
 
@@ -50,9 +86,61 @@ class Genotype(ABC):
     search space is registered under, and implement :meth:`from_string` and :meth:`__str__` so that
     ``type(g).from_string(str(g)) == g``. The JSON form adds the space name so a genotype can be read back
     without knowing its type in advance (:meth:`Genotype.from_json` on the base class dispatches on it).
+
+    Subclasses list their edges (:meth:`edges`); generic code (plots, :class:`~lightning_nas.callbacks.CollapseMonitor`,
+    reports) reads a genotype only through :meth:`edges`, :meth:`cells`, :meth:`op_names` and :meth:`cell_outputs`,
+    and the space's facts through :meth:`space_class`.
+
+    Attributes:
+        space: The name the genotype's search space is registered under.
+        searched_inputs: Whether the input node of an edge is part of the search (DARTS: every node picks its two
+            inputs), not fixed by the edge's position (NAS-Bench-201); plots then write the input on the edge.
     """
 
     space: ClassVar[str]
+    searched_inputs: ClassVar[bool] = False
+
+    def edges(self) -> tuple[GenotypeEdge, ...]:
+        """Every edge of every cell, cell by cell, in the order of the canonical string.
+
+        Raises:
+            NotImplementedError: If the genotype type does not list its edges.
+        """
+        raise NotImplementedError(f"`{type(self).__name__}.edges()`: this genotype type does not list its edges.")
+
+    def cells(self) -> tuple[str, ...]:
+        """The names of the genotype's cells, in the order of :meth:`edges` (e.g. ``("normal", "reduce")``)."""
+        return tuple(dict.fromkeys(edge.cell for edge in self.edges()))
+
+    def op_names(self, cell: str | None = None) -> list[str]:
+        """The operation of every edge of ``cell`` (``None``: of every cell), in the order of :meth:`edges`.
+
+        Raises:
+            ValueError: If ``cell`` is not one of :meth:`cells`.
+        """
+        edges = self.edges()
+        if cell is None:
+            return [edge.op for edge in edges]
+        cells = tuple(dict.fromkeys(edge.cell for edge in edges))
+        if cell not in cells:
+            raise ValueError(
+                f"`{type(self).__name__}.op_names(cell={cell!r})`: `cell` must be one of {list(cells)} or None. "
+                f"Got {cell!r} instead."
+            )
+        return [edge.op for edge in edges if edge.cell == cell]
+
+    def cell_outputs(self, cell: str) -> tuple[int, ...] | None:
+        """The nodes concatenated into ``cell``'s output (DARTS); ``None`` when the cell's last node is its output."""
+        return None
+
+    @classmethod
+    def space_class(cls) -> type[SearchSpace]:
+        """The registered search space class of this genotype type (its facts: ``ops``, ``skip_op``, ...).
+
+        Raises:
+            ValueError: If the genotype's space is not registered.
+        """
+        return get_search_space_class(cls.space)
 
     @classmethod
     @abstractmethod
@@ -135,26 +223,63 @@ class Supernet(nn.Module, ABC):
         """Derive the discrete architecture from the current architecture parameters."""
 
 
+class PathSupernet(nn.Module, ABC):
+    """Base class of single-path supernets: ``forward(x, path)`` runs the layers of one path and returns logits.
+
+    A single-path supernet has no architecture parameters; every parameter is a weight.
+    """
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        """None: single-path supernets have no architecture parameters."""
+        return []
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        """Every parameter of the supernet."""
+        return list(self.parameters())
+
+    @abstractmethod
+    def path_parameters(self, path: Genotype | str | Sequence[str]) -> list[nn.Parameter]:
+        """The parameters that ``forward(x, path)`` uses, in ``parameters()`` order."""
+
+
 class SearchSpace(ABC):
-    """A search space: builds supernets, derives genotypes and builds the discrete network of a genotype.
+    """A search space: builds the discrete network of a genotype and states the space's facts.
 
     Subclasses set the class variables and are registered with :func:`register_search_space`. Their
     constructor takes the space's options as typed keyword arguments with the papers' defaults, validates
-    them, and does no other work.
+    them, and does no other work. Spaces with a weight-sharing supernet derive from
+    :class:`DifferentiableSearchSpace` or :class:`SinglePathSearchSpace`; a space without one (searched by
+    evolution over trained children) derives from :class:`SearchSpace` directly.
 
     Attributes:
         name: The name the space is registered under.
         genotype_type: The space's :class:`Genotype` subclass.
         default_step_order: The bi-level step order of the reference implementation for this space.
+        ops: The candidate operations (or layer choices), in the space's canonical order.
+        skip_op: The skip connection (identity) among ``ops``; ``None`` if the space has none.
+        parameter_free_ops: The operations without weights (skip, pooling, ``none``), the ones differentiable
+            search collapses onto.
+        stages: Searchable layers per stage of a chain space (plots draw one row per stage); ``None`` for cells.
     """
 
     name: ClassVar[str]
     genotype_type: ClassVar[type[Genotype]]
-    default_step_order: ClassVar[StepOrder]
+    default_step_order: ClassVar[StepOrder] = "arch_first"
+    ops: ClassVar[tuple[str, ...]] = ()
+    skip_op: ClassVar[str | None] = None
+    parameter_free_ops: ClassVar[tuple[str, ...]] = ()
+    stages: ClassVar[tuple[int, ...] | None] = None
 
-    @abstractmethod
-    def build_supernet(self, num_classes: int) -> Supernet:
-        """Build a freshly initialised weight-sharing supernet with ``num_classes`` outputs."""
+    def build_supernet(self, num_classes: int) -> nn.Module:
+        """Build a freshly initialised weight-sharing supernet with ``num_classes`` outputs.
+
+        Raises:
+            NotImplementedError: The space has no supernet (neither a :class:`DifferentiableSearchSpace` nor a
+                :class:`SinglePathSearchSpace`).
+        """
+        raise NotImplementedError(
+            f"`{type(self).__name__}.build_supernet`: the {self.name!r} space has no weight-sharing supernet."
+        )
 
     @abstractmethod
     def build_network(self, genotype: Genotype | str, num_classes: int) -> nn.Module:
@@ -180,6 +305,46 @@ class SearchSpace(ABC):
             f"`{type(self).__name__}.parse_genotype`: `genotype` must be a string or a "
             f"{self.genotype_type.__name__}. Got {type(genotype).__name__} instead."
         )
+
+
+class DifferentiableSearchSpace(SearchSpace):
+    """A space searched by gradient: its :class:`Supernet` mixes the ops of every edge with architecture parameters.
+
+    One-shot methods (:class:`~lightning_nas.methods.DARTS` and its variants) build the supernet with
+    :meth:`build_supernet`, train its weights and its ``arch_*`` parameters, and read the architecture with
+    ``supernet.genotype()``. Supernets drawn by :func:`~lightning_nas.plots.plot_arch_weights` also have
+    ``cell_types``, ``op_weights(cell)`` and ``edge_ops(cell)`` (see :class:`~lightning_nas.spaces.DARTSSupernet`).
+    """
+
+    @abstractmethod
+    def build_supernet(self, num_classes: int) -> Supernet:
+        """Build a freshly initialised mixed-op supernet with ``num_classes`` outputs."""
+
+
+class SinglePathSearchSpace(SearchSpace):
+    """A chain space searched by sampling paths: its :class:`PathSupernet` runs one path at a time.
+
+    Single-path methods (:class:`~lightning_nas.methods.SinglePathOneShot` and its variants) train
+    ``supernet(x, path)`` on paths from :meth:`random_path`. The constructor takes ``num_classes``, the default
+    outputs of :meth:`build_supernet` and :meth:`build_network`; strings and sequences of choice names are paths too.
+
+    Attributes:
+        num_classes: Default outputs of the classifier.
+    """
+
+    num_classes: int
+
+    @abstractmethod
+    def build_supernet(self, num_classes: int | None = None) -> PathSupernet:
+        """Build a freshly initialised single-path supernet (``num_classes=None``: the space's)."""
+
+    @abstractmethod
+    def build_network(self, genotype: Genotype | str | Sequence[str], num_classes: int | None = None) -> nn.Module:
+        """Build the discrete network of ``genotype`` (a path, its string or its choices; ``None``: the space's)."""
+
+    @abstractmethod
+    def random_path(self, generator: torch.Generator | None = None) -> Genotype:
+        """Draw a uniformly random legal path with ``generator``."""
 
 
 def register_search_space(name: str) -> Callable[[type[SearchSpace]], type[SearchSpace]]:
@@ -237,9 +402,43 @@ def get_search_space(name: str, **options: Any) -> SearchSpace:
     return cls(**options)
 
 
-def list_search_spaces() -> list[str]:
-    """Return the names of the registered search spaces, sorted."""
-    return _SEARCH_SPACES.names()
+def list_search_spaces(kind: type[SearchSpace] | None = None) -> list[str]:
+    """Return the names of the registered search spaces, sorted; with ``kind``, only those of that kind.
+
+    Example:
+        >>> list_search_spaces(SinglePathSearchSpace)
+        ['mobilenet']
+
+    Raises:
+        TypeError: If ``kind`` is not a :class:`SearchSpace` subclass.
+    """
+    if kind is None:
+        return _SEARCH_SPACES.names()
+    if not (isinstance(kind, type) and issubclass(kind, SearchSpace)):
+        raise TypeError(f"`list_search_spaces(kind={kind!r})`: `kind` must be a SearchSpace subclass or None.")
+    return [name for name in _SEARCH_SPACES.names() if issubclass(_SEARCH_SPACES.get(name), kind)]
+
+
+def unregister_search_space(name: str) -> type[SearchSpace]:
+    """Remove the search space registered under ``name`` and return its class (e.g. at the end of a test).
+
+    Raises:
+        ValueError: If ``name`` is not registered.
+    """
+    return _SEARCH_SPACES.unregister(name)
+
+
+def parse_genotype(genotype: str, space: str) -> Genotype:
+    """Parse the canonical string of a genotype of the registered search space ``space``.
+
+    Example:
+        >>> parse_genotype("|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|", "nasbench201").op_names()[:2]
+        ['skip_connect', 'none']
+
+    Raises:
+        ValueError: If ``space`` is not registered, or the string is not a genotype of it.
+    """
+    return get_search_space_class(space).genotype_type.from_string(genotype)
 
 
 def _op_registry(space: str) -> Registry[Callable[..., nn.Module]]:
@@ -284,6 +483,12 @@ def list_ops(space: str) -> list[str]:
             f"`list_ops({space!r})`: no ops are registered for {space!r}. Spaces with ops: {sorted(_OP_REGISTRIES)}."
         )
     return _OP_REGISTRIES[space].names()
+
+
+def _check_bool(owner: str, name: str, value: object) -> None:
+    """Raise the spaces' ValueError unless ``value`` is a bool: "`DARTSSpace(fused=1)`: `fused` must be a bool..."."""
+    if not isinstance(value, bool):
+        raise ValueError(f"`{owner}({name}={value!r})`: `{name}` must be a bool. Got {value!r} instead.")
 
 
 def _check_positive_int(owner: str, name: str, value: object) -> None:

@@ -23,24 +23,13 @@ References:
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar, cast
 
-from lightning_nas.spaces.base import Genotype, SearchSpace, StepOrder, Supernet, register_search_space
-from lightning_nas.spaces.darts import (
-    _FIELDS,
-    DARTS_OPS,
-    DARTSGenotype,
-    DARTSNetwork,
-    StemType,
-    _check_bool,
-    _check_concat,
-    _check_macro,
-    _InvalidGenotype,
-    _literal_range,
-)
+from lightning_nas.spaces.base import Genotype, StepOrder, Supernet, register_search_space
+from lightning_nas.spaces.cells import CELL_FIELDS, InvalidCellError, check_cell_field, loose_ends, parse_cell_genotype
+from lightning_nas.spaces.darts import DARTS_OPS, DARTSGenotype, DARTSNetworkSpace, StemType
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -51,55 +40,6 @@ SPACE_NAME = "econas"
 
 ECONAS_OPS: tuple[str, ...] = DARTS_OPS
 """The 8 ops of an EcoNAS cell (paper A5.1): DARTS's, ``none`` (zeros) included."""
-
-_STEPS = 4
-_FORMAT = (
-    "Genotype(normal=[(op, input), ...], normal_concat=[...], reduce=[(op, input), ...], reduce_concat=[...]) "
-    "with 8 pairs per cell"
-)
-
-
-def loose_ends(pairs: Sequence[tuple[str, int]]) -> tuple[int, ...]:
-    """The intermediate nodes (2..5) of a cell that no node reads: the cell's output nodes (EcoNAS, NASNet).
-
-    Args:
-        pairs: The cell's 8 ``(op, input)`` pairs, two per node 2..5.
-
-    Example:
-        >>> loose_ends([("none", 0), ("skip_connect", 1), ("sep_conv_3x3", 2), ("none", 0),
-        ...             ("max_pool_3x3", 1), ("dil_conv_3x3", 0), ("skip_connect", 4), ("none", 3)])
-        (5,)
-    """
-    used = {source for _, source in pairs}
-    return tuple(node for node in range(2, 2 + _STEPS) if node not in used)
-
-
-def _check_pairs(field: str, value: object) -> tuple[tuple[str, int], ...]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise _InvalidGenotype(f"`{field}` must be a list of (op, input) pairs, got {value!r}")
-    if len(value) != 2 * _STEPS:
-        raise _InvalidGenotype(
-            f"`{field}` must hold {2 * _STEPS} (op, input) pairs, two per intermediate node, got {len(value)}"
-        )
-    pairs = []
-    for index, pair in enumerate(value):
-        node = index // 2 + 2
-        if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
-            raise _InvalidGenotype(f"`{field}` must hold (op, input) pairs, got {pair!r} at position {index}")
-        op, source = pair
-        if op not in ECONAS_OPS:
-            raise _InvalidGenotype(f"unknown op {op!r} in pair {index} of `{field}`; allowed ops: {list(ECONAS_OPS)}")
-        if isinstance(source, bool) or not isinstance(source, int) or not 0 <= source < node:
-            raise _InvalidGenotype(
-                f"pair {index} of `{field}` feeds node {node}, which takes inputs 0..{node - 1}, got {source!r}"
-            )
-        pairs.append((op, source))
-    return tuple(pairs)
-
-
-def _check(field: str, value: object) -> tuple[Any, ...]:
-    return _check_concat(field, value) if field.endswith("_concat") else _check_pairs(field, value)
-
 
 @dataclass(frozen=True, repr=False)
 class EcoNASGenotype(DARTSGenotype):
@@ -137,11 +77,11 @@ class EcoNASGenotype(DARTSGenotype):
     space: ClassVar[str] = SPACE_NAME
 
     def __post_init__(self) -> None:
-        for field in _FIELDS:
+        for field in CELL_FIELDS:
             value = getattr(self, field)
             try:
-                checked = _check(field, value)
-            except _InvalidGenotype as err:
+                checked = check_cell_field(field, value, ECONAS_OPS)
+            except InvalidCellError as err:
                 raise ValueError(f"`EcoNASGenotype({field}={value!r})`: {err}.") from None
             object.__setattr__(self, field, checked)
 
@@ -167,44 +107,11 @@ class EcoNASGenotype(DARTSGenotype):
         """
         if not isinstance(s, str):
             raise TypeError(f"`{cls.__name__}.from_string`: expected a string. Got {type(s).__name__} instead.")
-        if s.lstrip().startswith("|") or "~" in s:
-            raise ValueError(
-                f"{s!r} looks like a NAS-Bench-201 genotype (`|op~0|+|op~0|op~1|+...`), which belongs to another "
-                f"search space; an EcoNAS genotype has the form {_FORMAT!r}."
-            )
-        try:
-            call = ast.parse(s.strip(), mode="eval").body
-        except SyntaxError:
-            raise _malformed(s, "it is not a `Genotype(...)` expression") from None
-        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "Genotype"):
-            raise _malformed(s, "it is not a `Genotype(...)` expression")
-        names = [keyword.arg for keyword in call.keywords]
-        if call.args or sorted(names, key=str) != sorted(_FIELDS):
-            raise _malformed(s, f"`Genotype(...)` takes the keyword arguments {list(_FIELDS)} once each, got {names}")
-        values: dict[str, Any] = {}
-        for keyword in call.keywords:
-            name = cast(str, keyword.arg)
-            as_range = _literal_range(keyword.value) if name.endswith("_concat") else None
-            try:
-                values[name] = as_range if as_range is not None else ast.literal_eval(keyword.value)
-            except (ValueError, TypeError, SyntaxError):
-                raise _malformed(s, f"`{name}` is not a literal list") from None
-        try:
-            checked = {field: _check(field, values[field]) for field in _FIELDS}
-        except _InvalidGenotype as err:
-            raise _malformed(s, str(err)) from None
-        return cls(**checked)
-
-
-def _malformed(s: str, reason: str) -> ValueError:
-    return ValueError(
-        f"Invalid EcoNAS genotype string {s!r}: {reason}. Expected the form {_FORMAT!r} with each op in "
-        f"{list(ECONAS_OPS)}."
-    )
+        return cls(**parse_cell_genotype(s, ops=ECONAS_OPS, kind="EcoNAS"))
 
 
 @register_search_space(SPACE_NAME)
-class EcoNASSpace(SearchSpace):
+class EcoNASSpace(DARTSNetworkSpace):
     """The EcoNAS cell space (registered as ``"econas"``): discrete networks of :class:`EcoNASGenotype` cells.
 
     The defaults are EcoNAS's final (original-setting) CIFAR-10 evaluation, as DARTS's: ``N = 6`` (20 cells), 36
@@ -238,18 +145,14 @@ class EcoNASSpace(SearchSpace):
     name: ClassVar[str] = SPACE_NAME
     genotype_type: ClassVar[type[Genotype]] = EcoNASGenotype
     default_step_order: ClassVar[StepOrder] = "arch_first"  # unused: the space has no supernet
+    ops: ClassVar[tuple[str, ...]] = ECONAS_OPS
+    skip_op: ClassVar[str | None] = "skip_connect"
+    parameter_free_ops: ClassVar[tuple[str, ...]] = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect")
 
     def __init__(
         self, C: int = 36, layers: int = 20, stem: StemType = "cifar", in_channels: int = 3, auxiliary: bool = True
     ) -> None:
-        owner = type(self).__name__
-        _check_macro(owner, C, layers, stem, in_channels)
-        _check_bool(owner, "auxiliary", auxiliary)
-        self.C = C
-        self.layers = layers
-        self.stem = stem
-        self.in_channels = in_channels
-        self.auxiliary = auxiliary
+        self._set_network_options(C, layers, stem, in_channels, auxiliary)
 
     def build_supernet(self, num_classes: int) -> Supernet:
         """Not available: EcoNAS trains discrete children instead of a supernet.
@@ -260,22 +163,6 @@ class EcoNASSpace(SearchSpace):
         raise NotImplementedError(
             "`EcoNASSpace.build_supernet`: the EcoNAS space has no weight-sharing supernet; search it by evolution "
             "over trained children (lightning_nas.search), or use the 'darts' space for one-shot methods."
-        )
-
-    def build_network(self, genotype: Genotype | str, num_classes: int) -> DARTSNetwork:
-        """Build the discrete :class:`~lightning_nas.spaces.DARTSNetwork` of ``genotype``.
-
-        Raises:
-            ValueError: If ``genotype`` is a malformed string or belongs to another space.
-        """
-        return DARTSNetwork(
-            self.parse_genotype(genotype),
-            C=self.C,
-            layers=self.layers,
-            num_classes=num_classes,
-            stem=self.stem,
-            in_channels=self.in_channels,
-            auxiliary=self.auxiliary,
         )
 
     def parse_genotype(self, genotype: Genotype | str) -> EcoNASGenotype:

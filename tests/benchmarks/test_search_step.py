@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from lightning import Callback, Trainer, seed_everything
+from lightning import Callback, seed_everything
 
 from lightning_nas.datamodules import ArraySearchDataModule
 
@@ -73,7 +73,7 @@ class RecordBatches(Callback):
     "space,method,order",
     [("nasbench201", "DARTS", 1), ("nasbench201", "DARTS", 2), ("darts", "PC-DARTS", 1), ("darts", "beta-DARTS", 1)],
 )
-def test_bare_loop_makes_the_trainer_steps(tmp_path, script, space, method, order):
+def test_bare_loop_makes_the_trainer_steps(tiny_trainer, script, space, method, order):
     """The bare loop the benchmark times is the module's own step math: same weights and α as through a Trainer."""
     config = script["Config"](space, method, order, 8)
     options = script["space_options"](space, quick=True)
@@ -84,17 +84,9 @@ def test_bare_loop_makes_the_trainer_steps(tmp_path, script, space, method, orde
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(48, 3, 16, 16, generator=g), torch.randperm(48, generator=g) % 10
     recorder = RecordBatches()
-    Trainer(
-        accelerator="cpu",
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        callbacks=[recorder],
-        default_root_dir=tmp_path,
-    ).fit(trained, ArraySearchDataModule(x, y, batch_size=8, augment=False, seed=0))
+    tiny_trainer(limit_val_batches=0, callbacks=[recorder]).fit(
+        trained, ArraySearchDataModule(x, y, batch_size=8, augment=False, seed=0)
+    )
     assert len(recorder.batches) == 3
     for batch in recorder.batches:
         bare(batch)

@@ -1,6 +1,5 @@
 import pytest
 import torch
-from lightning import Trainer
 
 from lightning_nas.benchmarks import NASBench201Table
 from lightning_nas.callbacks import BenchmarkAccuracy
@@ -20,7 +19,7 @@ def _write_table(path, rows):
     path.write_text("\n".join(lines) + "\n")
 
 
-def _fit(callback, tmp_path, cell=CELL):
+def _fit(callback, tiny_trainer, cell=CELL):
     """Two epochs of a tiny DARTS search whose genotype stays ``cell``; returns the trainer."""
     model = DARTS(space_options={"C": 4, "N": 1}, num_classes=4, arch_warmup_epochs=10)  # alpha stays as set
     chosen = [OPS.index(part.split("~")[0]) for part in cell.split("|") if "~" in part]
@@ -30,35 +29,25 @@ def _fit(callback, tmp_path, cell=CELL):
         alpha[torch.arange(6), torch.tensor(chosen)] = 1.0
     assert str(model.genotype()) == cell
     x, y = torch.rand(32, 3, 8, 8), torch.arange(32) % 4
-    trainer = Trainer(
-        accelerator="cpu",
-        max_epochs=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[callback],
-        limit_val_batches=0,
-        default_root_dir=tmp_path,
-    )
+    trainer = tiny_trainer(max_epochs=2, callbacks=[callback], limit_val_batches=0)
     trainer.fit(model, ArraySearchDataModule(x, y, batch_size=16))
     return trainer
 
 
-def test_logs_the_looked_up_accuracy_of_the_current_genotype(tmp_path):
+def test_logs_the_looked_up_accuracy_of_the_current_genotype(tmp_path, tiny_trainer):
     table = tmp_path / "table.csv"
     _write_table(table, {CELL: (94.37, 73.51, 47.31)})
     callback = BenchmarkAccuracy(str(table), datasets=("cifar10", "cifar100"))
-    trainer = _fit(callback, tmp_path)
+    trainer = _fit(callback, tiny_trainer)
     assert callback.history == [{"cifar10": 94.37, "cifar100": 73.51}] * 2
     assert trainer.callback_metrics["search/benchmark_acc_cifar10"].item() == pytest.approx(94.37)
     assert trainer.callback_metrics["search/benchmark_acc_cifar100"].item() == pytest.approx(73.51)
 
 
-def test_without_a_table_logs_the_built_in_ground_truth(tmp_path):
+def test_without_a_table_logs_the_built_in_ground_truth(tiny_trainer):
     callback = BenchmarkAccuracy(datasets=("cifar10", "imagenet16-120"))
     assert callback.table_path is None and callback.table is None  # nothing is read before setup
-    trainer = _fit(callback, tmp_path)
+    trainer = _fit(callback, tiny_trainer)
     assert callback.table is NASBench201Table.default()
     # NATS-Bench's 200-epoch test accuracies of the best CIFAR-10 cell, bit for bit
     assert callback.history == [{"cifar10": 94.37333333333333, "imagenet16-120": 46.71111101277669}] * 2

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-from lightning import LightningModule, Trainer, seed_everything
+from lightning import LightningModule, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -64,20 +64,6 @@ class Scripted(LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-def _trainer(tmp_path, callbacks, max_epochs, **kwargs):
-    options = dict(
-        accelerator="cpu",
-        max_epochs=max_epochs,
-        callbacks=callbacks,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        default_root_dir=tmp_path,
-    )
-    return Trainer(**{**options, **kwargs})
-
-
 # ------------------------------------------------------------------------------------------------------- counting
 def test_counts_match_the_genotype_in_every_space():
     darts = DARTSGenotype.from_string(DARTS_TEXT)
@@ -128,20 +114,20 @@ def test_bad_arguments(kwargs, match):
         CollapseMonitor(**kwargs)
 
 
-def test_module_without_genotype_fails_at_setup(tmp_path):
+def test_module_without_genotype_fails_at_setup(tiny_trainer):
     class NoGenotype(Scripted):
         genotype = None
 
     with pytest.raises(TypeError, match="has no `genotype\\(\\)` method"):
-        _trainer(tmp_path, [CollapseMonitor()], 1).fit(NoGenotype([]))
+        tiny_trainer(callbacks=[CollapseMonitor()], max_epochs=1).fit(NoGenotype([]))
 
 
 # ---------------------------------------------------------------------------------------------------- early stop
 @pytest.mark.parametrize(("threshold", "stop_epoch"), [(2, 2), (3, 4), (4, None)])
-def test_stop_fires_at_the_first_epoch_whose_count_reaches_the_threshold(tmp_path, threshold, stop_epoch):
+def test_stop_fires_at_the_first_epoch_whose_count_reaches_the_threshold(tiny_trainer, threshold, stop_epoch):
     counts = [0, 1, 2, 2, 3, 1]
     monitor = CollapseMonitor(threshold=threshold)
-    trainer = _trainer(tmp_path, [monitor], len(counts))
+    trainer = tiny_trainer(callbacks=[monitor], max_epochs=len(counts))
     trainer.fit(Scripted([nb201(c) for c in counts]))
     last = len(counts) - 1 if stop_epoch is None else stop_epoch
     assert monitor.history == {e: counts[e] for e in range(last + 1)}
@@ -152,49 +138,49 @@ def test_stop_fires_at_the_first_epoch_whose_count_reaches_the_threshold(tmp_pat
     assert trainer.callback_metrics["collapse/num_param_free"] == counts[last]
 
 
-def test_darts_plus_rule_on_the_normal_cell_and_parameter_free_counts(tmp_path):
+def test_darts_plus_rule_on_the_normal_cell_and_parameter_free_counts(tiny_trainer):
     one_skip = DARTSGenotype.from_string(
         DARTS_TEXT.replace("('skip_connect', 0), ('max_pool", "('sep_conv_5x5', 0), ('max_pool")
     )
     two_skips = DARTSGenotype.from_string(DARTS_TEXT)
     assert count_ops(one_skip, cell="normal") == 1 and count_ops(one_skip, cell="reduce") == 3
     monitor = CollapseMonitor(threshold=2, cell="normal")  # DARTS+
-    trainer = _trainer(tmp_path, [monitor], 4)
+    trainer = tiny_trainer(callbacks=[monitor], max_epochs=4)
     trainer.fit(Scripted([one_skip, one_skip, two_skips, two_skips]))
     assert monitor.history == {0: 1, 1: 1, 2: 2} and monitor.stopped_epoch == 2
     both = CollapseMonitor(threshold=4, cell=None)  # 1 + 3 skips in both cells at epoch 0
-    _trainer(tmp_path, [both], 4).fit(Scripted([one_skip] * 4))
+    tiny_trainer(callbacks=[both], max_epochs=4).fit(Scripted([one_skip] * 4))
     assert both.stopped_epoch == 0
     free = CollapseMonitor(parameter_free=True, cell="normal")
-    trainer = _trainer(tmp_path, [free], 1)
+    trainer = tiny_trainer(callbacks=[free], max_epochs=1)
     trainer.fit(Scripted([two_skips]))
     assert free.history == {0: 4} and trainer.callback_metrics["collapse/num_skip"] == 2
 
 
-def test_stop_false_start_epoch_and_frozen_architecture_only_record(tmp_path):
+def test_stop_false_start_epoch_and_frozen_architecture_only_record(tiny_trainer):
     counts = [3, 3, 3, 3]
     record = CollapseMonitor(threshold=2, stop=False)
-    trainer = _trainer(tmp_path, [record], 4)
+    trainer = tiny_trainer(callbacks=[record], max_epochs=4)
     trainer.fit(Scripted([nb201(c) for c in counts]))
     assert trainer.current_epoch == 4 and record.reached_epoch == 0 and record.stopped_epoch is None
     late = CollapseMonitor(threshold=2, start_epoch=2)
-    _trainer(tmp_path, [late], 4).fit(Scripted([nb201(c) for c in counts]))
+    tiny_trainer(callbacks=[late], max_epochs=4).fit(Scripted([nb201(c) for c in counts]))
     assert late.stopped_epoch == 2
     warmup = CollapseMonitor(threshold=2)
-    _trainer(tmp_path, [warmup], 4).fit(Scripted([nb201(c) for c in counts], arch_from=3))
+    tiny_trainer(callbacks=[warmup], max_epochs=4).fit(Scripted([nb201(c) for c in counts], arch_from=3))
     assert warmup.stopped_epoch == 3 and warmup.history == {0: 3, 1: 3, 2: 3, 3: 3}
 
 
-def test_resume_continues_the_history_and_stops_as_the_uninterrupted_run(tmp_path):
+def test_resume_continues_the_history_and_stops_as_the_uninterrupted_run(tmp_path, tiny_trainer):
     counts = [0, 1, 1, 2, 0]
     genotypes = [nb201(c) for c in counts]
     full = CollapseMonitor(threshold=2)
-    _trainer(tmp_path / "full", [full], 5).fit(Scripted(genotypes))
+    tiny_trainer(callbacks=[full], max_epochs=5, default_root_dir=tmp_path / "full").fit(Scripted(genotypes))
     first = CollapseMonitor(threshold=2)
     checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
-    _trainer(tmp_path, [first, checkpoint], 2, enable_checkpointing=True).fit(Scripted(genotypes))
+    tiny_trainer(callbacks=[first, checkpoint], max_epochs=2, enable_checkpointing=True).fit(Scripted(genotypes))
     resumed = CollapseMonitor(threshold=2)
-    trainer = _trainer(tmp_path, [resumed], 5)
+    trainer = tiny_trainer(callbacks=[resumed], max_epochs=5)
     trainer.fit(Scripted(genotypes), ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"))
     assert resumed.history == full.history == {0: 0, 1: 1, 2: 1, 3: 2}
     assert resumed.stopped_epoch == full.stopped_epoch == 3
@@ -202,14 +188,14 @@ def test_resume_continues_the_history_and_stops_as_the_uninterrupted_run(tmp_pat
     assert any(key.startswith("CollapseMonitor") for key in state)
 
 
-def test_count_of_a_real_darts_search_matches_the_exported_genotypes(tmp_path):
+def test_count_of_a_real_darts_search_matches_the_exported_genotypes(tmp_path, tiny_trainer):
     seed_everything(0)
     g = torch.Generator().manual_seed(0)
     datamodule = ArraySearchDataModule(torch.rand(32, 3, 8, 8, generator=g), torch.arange(32) % 4, batch_size=8)
     model = DARTS(search_space="nasbench201", space_options={"C": 4, "N": 1}, num_classes=4, arch_lr=0.05)
     monitor = CollapseMonitor(parameter_free=True)
     export = GenotypeExport(dirpath=str(tmp_path))
-    trainer = _trainer(tmp_path, [monitor, export], 2, limit_val_batches=0)
+    trainer = tiny_trainer(callbacks=[monitor, export], max_epochs=2, limit_val_batches=0)
     trainer.fit(model, datamodule)
     history = json.loads((tmp_path / "genotype.json").read_text())["history"]
     expected = [count_ops(NASBench201Genotype.from_string(s), PARAMETER_FREE_OPS["nasbench201"]) for s in history]
@@ -224,25 +210,19 @@ class RankScripted(Scripted):
         return self.genotypes[self.global_rank][self.current_epoch]
 
 
-def test_ddp_a_stop_on_any_rank_stops_every_rank_and_plots_are_drawn_once(tmp_path):
+def test_ddp_a_stop_on_any_rank_stops_every_rank_and_plots_are_drawn_once(tmp_path, tiny_trainer):
     from lightning_nas.callbacks import SearchPlots
 
     seed_everything(0)
     counts = {0: [0, 0, 3, 3], 1: [0, 2, 3, 3]}
     model = RankScripted({rank: [nb201(c) for c in cs] for rank, cs in counts.items()})
     datamodule = ArraySearchDataModule(torch.rand(16, 1, 4, 4), torch.arange(16) % 2, batch_size=4, paired=False)
-    trainer = Trainer(
-        accelerator="cpu",
+    trainer = tiny_trainer(
         strategy="ddp_spawn",
         devices=2,
         max_epochs=4,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         callbacks=[CollapseMonitor(threshold=2), SearchPlots(arch_weights=False)],
         limit_val_batches=0,
-        default_root_dir=tmp_path,
     )
     trainer.fit(model, datamodule)
     # both ranks stopped after epoch 1 (the logged count is the ranks' mean there: (0 + 2) / 2)

@@ -3,7 +3,7 @@ resume on the same samples after pruning, bad input."""
 
 import pytest
 import torch
-from lightning import Callback, LightningModule, Trainer, seed_everything
+from lightning import Callback, LightningModule, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 
@@ -145,28 +145,18 @@ def _model():
     return DARTS(search_space="nasbench201", space_options={"C": 4, "N": 1}, num_classes=4, arch_lr=0.05)
 
 
-def _fit(tmp_path, callbacks, max_epochs=2, ckpt_path=None, datamodule=None, **kwargs):
+def _fit(tiny_trainer, callbacks, max_epochs=2, ckpt_path=None, datamodule=None, **kwargs):
     seed_everything(0)
     model = _model()
-    trainer = Trainer(
-        accelerator="cpu",
-        max_epochs=max_epochs,
-        callbacks=callbacks,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-        limit_val_batches=1,
-        **{"enable_checkpointing": False, **kwargs},
-    )
+    trainer = tiny_trainer(max_epochs=max_epochs, callbacks=callbacks, limit_val_batches=1, **kwargs)
     trainer.fit(model, datamodule or _data(), ckpt_path=ckpt_path)
     return model, trainer
 
 
-def test_monitor_logs_the_exact_dominant_eigenvalue_and_leaves_the_search_unchanged(tmp_path):
+def test_monitor_logs_the_exact_dominant_eigenvalue_and_leaves_the_search_unchanged(tiny_trainer):
     monitor = HessianMonitor(every_n_epochs=2, num_iters=100, tol=1e-7, val_batches=2)
-    model, trainer = _fit(tmp_path, [monitor])
-    plain, _ = _fit(tmp_path, [])
+    model, trainer = _fit(tiny_trainer, [monitor])
+    plain, _ = _fit(tiny_trainer, [])
     # the search is unaffected: identical architecture, weights and BatchNorm statistics
     for (name, a), (_, b) in zip(model.state_dict().items(), plain.state_dict().items()):
         assert torch.equal(a, b), name
@@ -198,22 +188,22 @@ class StopAfter(Callback):
             trainer.should_stop = True
 
 
-def test_every_n_epochs_and_resume_uses_the_same_samples_after_pruning(tmp_path):
+def test_every_n_epochs_and_resume_uses_the_same_samples_after_pruning(tmp_path, tiny_trainer):
     def callbacks():
         pruning = VoEPruning(interval=2, train_ratio=0.25, val_ratio=0.5, class_balance=False)
         return [pruning, HessianMonitor(every_n_epochs=1, num_iters=5, tol=0.0)]
 
     full_callbacks = callbacks()
-    _fit(tmp_path / "full", full_callbacks, max_epochs=3)
+    _fit(tiny_trainer, full_callbacks, max_epochs=3, default_root_dir=tmp_path / "full")
     full = full_callbacks[1]
     assert sorted(full.history) == [0, 1, 2]
     first = callbacks()
     checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
-    _fit(tmp_path, [*first, checkpoint, StopAfter(epoch=1)], max_epochs=3, enable_checkpointing=True)
+    _fit(tiny_trainer, [*first, checkpoint, StopAfter(epoch=1)], max_epochs=3, enable_checkpointing=True)
     assert sorted(first[1].history) == [0, 1]
     resumed = callbacks()
     datamodule = _data()
-    _fit(tmp_path, resumed, max_epochs=3, ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"), datamodule=datamodule)
+    _fit(tiny_trainer, resumed, max_epochs=3, ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"), datamodule=datamodule)
     assert resumed[1].history == full.history  # epoch 2 on the fixed batch, though half the val split is gone
     fixed = resumed[1].batch_ids[0][0]
     first_val = _data()
@@ -221,11 +211,11 @@ def test_every_n_epochs_and_resume_uses_the_same_samples_after_pruning(tmp_path)
     assert fixed == full.batch_ids[0][0] == first_val.active_ids("val")[:8].tolist()  # the unpruned split's first 8
     assert datamodule.active_ids("val")[:8].tolist() != fixed  # the pruned split starts elsewhere
     sparse = HessianMonitor(every_n_epochs=2, num_iters=2)
-    _fit(tmp_path / "sparse", [sparse], max_epochs=3)
+    _fit(tiny_trainer, [sparse], max_epochs=3, default_root_dir=tmp_path / "sparse")
     assert sorted(sparse.history) == [1]
 
 
-def test_module_without_arch_parameters_is_rejected(tmp_path):
+def test_module_without_arch_parameters_is_rejected(tiny_trainer):
     class NoArch(LightningModule):
         def __init__(self):
             super().__init__()
@@ -237,15 +227,7 @@ def test_module_without_arch_parameters_is_rejected(tmp_path):
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
-    trainer = Trainer(
-        accelerator="cpu",
-        max_epochs=1,
-        callbacks=[HessianMonitor()],
-        logger=False,
-        enable_progress_bar=False,
-        enable_checkpointing=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = tiny_trainer(callbacks=[HessianMonitor()])
     with pytest.raises(TypeError, match="has no `arch_parameters\\(\\)` method"):
         trainer.fit(NoArch(), _data())
 
@@ -284,21 +266,11 @@ class CheckAcrossRanks(Callback):
             raise AssertionError(f"eigenvalue {value} differs from the full Hessian's {expected}")
 
 
-def test_ddp_eigenvalue_is_that_of_the_loss_over_all_ranks_and_identical_everywhere(tmp_path):
+def test_ddp_eigenvalue_is_that_of_the_loss_over_all_ranks_and_identical_everywhere(tiny_trainer):
     seed_everything(0)
     monitor = HessianMonitor(num_iters=100, tol=1e-7)
-    trainer = Trainer(
-        accelerator="cpu",
-        strategy="ddp_spawn",
-        devices=2,
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[monitor, CheckAcrossRanks(monitor)],
-        limit_val_batches=0,
-        default_root_dir=tmp_path,
+    trainer = tiny_trainer(
+        strategy="ddp_spawn", devices=2, callbacks=[monitor, CheckAcrossRanks(monitor)], limit_val_batches=0
     )
     trainer.fit(_model(), _data())
     assert "arch/hessian_eigenvalue" in trainer.callback_metrics

@@ -1,11 +1,12 @@
 """SearchCost: samples and passes per split, evaluation samples, times, data fraction, summary and state."""
 
+import functools
 import io
 import json
 
 import pytest
 import torch
-from lightning import LightningModule, Trainer, seed_everything
+from lightning import LightningModule, seed_everything
 from torch import nn
 
 from lightning_nas.callbacks import SearchCost, VoEPruning
@@ -20,19 +21,10 @@ def _data(n=64, batch_size=16):
     return ArraySearchDataModule(x, torch.arange(n) % 4, batch_size=batch_size, seed=0)
 
 
-def _trainer(tmp_path, **kwargs):
-    defaults = dict(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=2,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        default_root_dir=tmp_path,
-    )
-    defaults.update(kwargs)
-    return Trainer(**defaults)
+@pytest.fixture
+def tiny_trainer(tiny_trainer):
+    """The shared tiny Trainer (tests/conftest.py), two epochs by default."""
+    return functools.partial(tiny_trainer, max_epochs=2)
 
 
 class Reporting(LightningModule):
@@ -60,10 +52,10 @@ class Reporting(LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-def test_first_order_darts_counts_each_sample_once_per_split(tmp_path):
+def test_first_order_darts_counts_each_sample_once_per_split(tmp_path, tiny_trainer):
     seed_everything(0)
     cost = SearchCost()
-    trainer = _trainer(tmp_path, callbacks=[cost])
+    trainer = tiny_trainer(callbacks=[cost])
     trainer.fit(DARTS(space_options=TINY, num_classes=4), _data())
     metrics = trainer.callback_metrics
     expected = {
@@ -86,10 +78,10 @@ def test_first_order_darts_counts_each_sample_once_per_split(tmp_path):
     assert saved["train_samples"] == 64 and saved["data_fraction"] == 1.0
 
 
-def test_second_order_darts_counts_four_passes_of_the_weight_batch_when_the_architecture_moves(tmp_path):
+def test_second_order_darts_counts_four_passes_of_the_weight_batch_when_the_architecture_moves(tiny_trainer):
     seed_everything(0)
     cost = SearchCost()
-    trainer = _trainer(tmp_path, callbacks=[cost], limit_val_batches=0)
+    trainer = tiny_trainer(callbacks=[cost], limit_val_batches=0)
     trainer.fit(DARTS(space_options=TINY, num_classes=4, order=2, arch_warmup_epochs=1), _data())
     summary = cost.summary()
     # epoch 0 (architecture frozen, no val records): 32 x 1; epoch 1 (unrolled step): 32 x 4
@@ -98,27 +90,27 @@ def test_second_order_darts_counts_four_passes_of_the_weight_batch_when_the_arch
     assert summary["cost/data_fraction"] == 96 / 128
 
 
-def test_a_module_can_report_its_own_pass_counts(tmp_path):
+def test_a_module_can_report_its_own_pass_counts(tiny_trainer):
     cost = SearchCost()
-    _trainer(tmp_path, callbacks=[cost], limit_val_batches=0).fit(Reporting(passes={"train": 3, "val": 2}), _data())
+    tiny_trainer(callbacks=[cost], limit_val_batches=0).fit(Reporting(passes={"train": 3, "val": 2}), _data())
     summary = cost.summary()
     assert summary["cost/train_passes"] == 3 * 64 and summary["cost/val_passes"] == 2 * 64
 
 
-def test_a_module_without_per_sample_records_counts_the_weight_batch(tmp_path):
+def test_a_module_without_per_sample_records_counts_the_weight_batch(tiny_trainer):
     cost = SearchCost()
-    _trainer(tmp_path, callbacks=[cost], limit_val_batches=0).fit(Reporting(records=False), _data())
+    tiny_trainer(callbacks=[cost], limit_val_batches=0).fit(Reporting(records=False), _data())
     summary = cost.summary()
     assert summary["cost/train_samples"] == summary["cost/train_passes"] == 64
     assert summary["cost/val_samples"] == 0 and summary["cost/data_fraction"] == 0.5
 
 
-def test_pruning_lowers_the_effective_data_fraction(tmp_path):
+def test_pruning_lowers_the_effective_data_fraction(tiny_trainer):
     seed_everything(0)
     cost = SearchCost()
     datamodule = _data()
     pruning = VoEPruning(interval=2, train_ratio=0.25, val_ratio=0.5)
-    _trainer(tmp_path, max_epochs=3, callbacks=[pruning, cost], limit_val_batches=0).fit(
+    tiny_trainer(max_epochs=3, callbacks=[pruning, cost], limit_val_batches=0).fit(
         DARTS(space_options=TINY, num_classes=4), datamodule
     )
     summary = cost.summary()
@@ -128,9 +120,9 @@ def test_pruning_lowers_the_effective_data_fraction(tmp_path):
     assert summary["cost/data_fraction"] == (64 + 64 + 48) / (3 * 64)
 
 
-def test_state_round_trips_through_a_weights_only_load(tmp_path):
+def test_state_round_trips_through_a_weights_only_load(tiny_trainer):
     cost = SearchCost()
-    _trainer(tmp_path, max_epochs=1, callbacks=[cost], limit_val_batches=0).fit(Reporting(), _data())
+    tiny_trainer(max_epochs=1, callbacks=[cost], limit_val_batches=0).fit(Reporting(), _data())
     buffer = io.BytesIO()
     torch.save(cost.state_dict(), buffer)
     buffer.seek(0)

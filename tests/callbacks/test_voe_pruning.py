@@ -1,5 +1,6 @@
 """VoEPruning (BDP): exact pruned ids against a brute-force reference, class caps, DDP, resume, drop-in, bad input."""
 
+import functools
 import itertools
 import json
 import logging
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-from lightning import Callback, LightningModule, Trainer, seed_everything
+from lightning import Callback, LightningModule, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -56,20 +57,10 @@ def _data(labels, batch_size=4):
     return ArraySearchDataModule(x, labels, batch_size=batch_size, augment=False, seed=0, split="contiguous")
 
 
-def _trainer(tmp_path, **kwargs):
-    defaults = dict(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=6,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        limit_val_batches=0,
-        default_root_dir=tmp_path,
-    )
-    defaults.update(kwargs)
-    return Trainer(**defaults)
+@pytest.fixture
+def tiny_trainer(tiny_trainer):
+    """The shared tiny Trainer (tests/conftest.py): six epochs, no validation by default."""
+    return functools.partial(tiny_trainer, max_epochs=6, limit_val_batches=0)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -122,12 +113,12 @@ SPLITS = ("train", "val")
 
 
 @pytest.mark.parametrize("criterion", ["low/high", "high/low", "low/low", "high/high"])
-def test_pruned_ids_are_exactly_the_reference_ones_per_split_and_criterion(tmp_path, criterion):
+def test_pruned_ids_are_exactly_the_reference_ones_per_split_and_criterion(tmp_path, tiny_trainer, criterion):
     epochs, interval = 6, 2
     table = np.random.default_rng(3).random((epochs, len(LABELS)))
     pruning = VoEPruning(interval=interval, train_ratio=0.2, val_ratio=0.2, criterion=criterion, dirpath=str(tmp_path))
     datamodule = _data(LABELS)
-    trainer = _trainer(tmp_path, max_epochs=epochs, callbacks=[pruning])
+    trainer = tiny_trainer(max_epochs=epochs, callbacks=[pruning])
     trainer.fit(ScriptedErrors(table), datamodule)
     splits = {"train": range(40), "val": range(40, 80)}
     expected, active = _reference(table, LABELS, splits, epochs, interval, {"train": 0.2, "val": 0.2}, criterion)
@@ -141,7 +132,7 @@ def test_pruned_ids_are_exactly_the_reference_ones_per_split_and_criterion(tmp_p
     assert [(e["epoch"], e["split"], e["removed"]) for e in saved["history"]] == expected
 
 
-def test_class_limits_hold_on_imbalanced_data(tmp_path):
+def test_class_limits_hold_on_imbalanced_data(tiny_trainer):
     epochs = 8
     # class 0 samples have the lowest variance: without caps they would all go first
     rng = np.random.default_rng(5)
@@ -149,7 +140,7 @@ def test_class_limits_hold_on_imbalanced_data(tmp_path):
     table = rng.random((epochs, len(labels))) * np.where(labels == 0, 0.01, 1.0)
     pruning = VoEPruning(interval=2, train_ratio=0.3, val_ratio=0.0)
     datamodule = _data(labels)
-    _trainer(tmp_path, max_epochs=epochs, callbacks=[pruning]).fit(ScriptedErrors(table), datamodule)
+    tiny_trainer(max_epochs=epochs, callbacks=[pruning]).fit(ScriptedErrors(table), datamodule)
     expected, _ = _reference(
         table, labels, {"train": range(40), "val": range(40, 80)}, epochs, 2, {"train": 0.3, "val": 0}
     )
@@ -185,12 +176,12 @@ def test_class_limits_hold_on_imbalanced_data(tmp_path):
     "class_balance,split_labels",
     [(True, [0, 1, 2] * 3), (False, [0, 1, 1, 2, 2, 2])],  # balanced: b = 1, the caps allow all but one per class
 )
-def test_pruning_stops_cleanly_when_a_class_would_vanish(tmp_path, class_balance, split_labels):
+def test_pruning_stops_cleanly_when_a_class_would_vanish(tiny_trainer, class_balance, split_labels):
     labels = split_labels * 2  # the weight split first, then the architecture split
     table = np.random.default_rng(0).random((10, len(labels)))
     pruning = VoEPruning(interval=2, train_ratio=0.9, val_ratio=0.9, class_balance=class_balance)
     datamodule = _data(labels, batch_size=2)
-    _trainer(tmp_path, max_epochs=10, callbacks=[pruning]).fit(ScriptedErrors(table), datamodule)
+    tiny_trainer(max_epochs=10, callbacks=[pruning]).fit(ScriptedErrors(table), datamodule)
     for split in ("train", "val"):
         remaining = np.asarray(labels)[datamodule.active_ids(split)]
         assert np.bincount(remaining, minlength=3).tolist() == [1, 1, 1]
@@ -198,11 +189,11 @@ def test_pruning_stops_cleanly_when_a_class_would_vanish(tmp_path, class_balance
     assert pruning.history[-1]["removed"] == []  # later prunings find nothing removable and stop, no error
 
 
-def test_a_split_without_records_in_the_window_is_not_pruned(tmp_path):
+def test_a_split_without_records_in_the_window_is_not_pruned(tiny_trainer):
     table = np.random.default_rng(1).random((4, len(LABELS)))
     pruning = VoEPruning(interval=2)
     datamodule = _data(LABELS)
-    _trainer(tmp_path, max_epochs=4, callbacks=[pruning]).fit(ScriptedErrors(table, splits=("train",)), datamodule)
+    tiny_trainer(max_epochs=4, callbacks=[pruning]).fit(ScriptedErrors(table, splits=("train",)), datamodule)
     assert {e["split"] for e in pruning.history} == {"train"}
     assert len(datamodule.active_ids("val")) == 40 and len(datamodule.active_ids("train")) < 40
 
@@ -221,14 +212,14 @@ class ArchitectureWarmup(ScriptedErrors):
         return outputs
 
 
-def test_a_split_whose_samples_have_fewer_than_two_records_is_not_pruned(tmp_path, caplog):
+def test_a_split_whose_samples_have_fewer_than_two_records_is_not_pruned(tiny_trainer, caplog):
     # a warm-up of 3 epochs with interval 2: the window of epochs 2-3 holds one 'val' record per sample, no VoE
     table = np.random.default_rng(6).random((6, len(LABELS)))
     # train_ratio=0: the weight split keeps its 40 samples, so the cycled architecture split is seen whole every epoch
     pruning = VoEPruning(interval=2, train_ratio=0.0, val_ratio=0.2)
     datamodule = _data(LABELS)
     with caplog.at_level(logging.INFO):
-        _trainer(tmp_path, max_epochs=6, callbacks=[pruning]).fit(ArchitectureWarmup(table, warmup=3), datamodule)
+        tiny_trainer(max_epochs=6, callbacks=[pruning]).fit(ArchitectureWarmup(table, warmup=3), datamodule)
     assert [(e["epoch"], e["split"]) for e in pruning.history] == [(1, "train"), (3, "train"), (5, "train"), (5, "val")]
     assert "epoch 1: no 'val' errors were recorded" in caplog.text
     assert "epoch 3: no 'val' sample has errors from 2 epochs" in caplog.text
@@ -240,22 +231,22 @@ def test_a_split_whose_samples_have_fewer_than_two_records_is_not_pruned(tmp_pat
     assert sorted(datamodule.active_ids("val").tolist() + val_removed) == list(range(40, 80))
 
 
-def test_pcdarts_with_an_odd_architecture_warmup_does_not_prune_by_id_order(tmp_path):
+def test_pcdarts_with_an_odd_architecture_warmup_does_not_prune_by_id_order(tiny_trainer):
     seed_everything(0)
     x, y = torch.rand(32, 3, 8, 8, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 4
     model = PCDARTS(search_space="nasbench201", space_options=TINY, num_classes=4, arch_warmup_epochs=1)
     pruning = VoEPruning(interval=2, train_ratio=0.25, val_ratio=0.25)
     datamodule = ArraySearchDataModule(x, y, batch_size=8)
-    _trainer(tmp_path, max_epochs=2, callbacks=[pruning]).fit(model, datamodule)
+    tiny_trainer(max_epochs=2, callbacks=[pruning]).fit(model, datamodule)
     assert [e["split"] for e in pruning.history] == ["train"]  # 'val' has one epoch of records: not pruned
     assert len(datamodule.active_ids("val")) == 16 and len(datamodule.active_ids("train")) == 12
 
 
-def test_logs_remaining_per_class_counts_and_balance(tmp_path):
+def test_logs_remaining_per_class_counts_and_balance(tiny_trainer):
     table = np.random.default_rng(2).random((2, len(LABELS)))
     pruning = VoEPruning(interval=2, train_ratio=0.1, val_ratio=0.2)
     datamodule = _data(LABELS)
-    trainer = _trainer(tmp_path, max_epochs=2, callbacks=[pruning])
+    trainer = tiny_trainer(max_epochs=2, callbacks=[pruning])
     trainer.fit(ScriptedErrors(table), datamodule)
     metrics = trainer.callback_metrics
     for split in ("train", "val"):
@@ -291,7 +282,7 @@ class WriteRankResult(Callback):
         (self.path / f"rank{trainer.global_rank}.json").write_text(json.dumps(result))
 
 
-def test_ddp_prunes_exactly_the_ids_a_single_process_prunes(tmp_path):
+def test_ddp_prunes_exactly_the_ids_a_single_process_prunes(tmp_path, tiny_trainer):
     labels = IMBALANCED[:-1] * 2  # 39 per split: each rank's share is padded with a repeated id
     table = np.random.default_rng(4).random((4, len(labels)))
     results = {}
@@ -299,8 +290,12 @@ def test_ddp_prunes_exactly_the_ids_a_single_process_prunes(tmp_path):
         out = tmp_path / f"devices{devices}"
         out.mkdir()
         pruning = VoEPruning(interval=2, train_ratio=0.2, val_ratio=0.3)
-        trainer = _trainer(
-            out, max_epochs=4, devices=devices, strategy=strategy, callbacks=[pruning, WriteRankResult(out)]
+        trainer = tiny_trainer(
+            default_root_dir=out,
+            max_epochs=4,
+            devices=devices,
+            strategy=strategy,
+            callbacks=[pruning, WriteRankResult(out)],
         )
         trainer.fit(ScriptedErrors(table), _data(labels, batch_size=4))
         results[devices] = [json.loads((out / f"rank{r}.json").read_text()) for r in range(devices)]
@@ -309,13 +304,12 @@ def test_ddp_prunes_exactly_the_ids_a_single_process_prunes(tmp_path):
     assert results[2][0] == single and results[2][1] == single
 
 
-def test_ddp_with_darts_keeps_identical_active_sets_on_every_rank(tmp_path):
+def test_ddp_with_darts_keeps_identical_active_sets_on_every_rank(tmp_path, tiny_trainer):
     seed_everything(0)
     x = torch.rand(48, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     y = torch.arange(48) % 4
     pruning = VoEPruning(interval=2, train_ratio=0.2, val_ratio=0.3)
-    trainer = _trainer(
-        tmp_path,
+    trainer = tiny_trainer(
         max_epochs=3,
         devices=2,
         strategy="ddp_spawn",
@@ -344,7 +338,7 @@ class InterruptAfterEpoch(Callback):
 
 
 @pytest.mark.parametrize("interrupt_after", [0, 2])
-def test_resume_mid_window_gives_the_same_pruned_ids_and_genotype(tmp_path, interrupt_after):
+def test_resume_mid_window_gives_the_same_pruned_ids_and_genotype(tmp_path, tiny_trainer, interrupt_after):
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(48, 3, 8, 8, generator=g), torch.arange(48) % 4
 
@@ -353,8 +347,7 @@ def test_resume_mid_window_gives_the_same_pruned_ids_and_genotype(tmp_path, inte
         model = DARTS(space_options=TINY, num_classes=4)
         datamodule = ArraySearchDataModule(x, y, batch_size=8)
         pruning, cost = VoEPruning(interval=2, train_ratio=0.2, val_ratio=0.3), SearchCost()
-        trainer = _trainer(
-            tmp_path,
+        trainer = tiny_trainer(
             max_epochs=4,
             limit_val_batches=1,
             enable_checkpointing=True,
@@ -409,12 +402,12 @@ METHODS = {
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
-def test_drop_in_with_every_darts_family_method(tmp_path, name):
+def test_drop_in_with_every_darts_family_method(tiny_trainer, name):
     seed_everything(0)
     x, y = torch.rand(32, 3, 8, 8, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 4
     pruning, cost = VoEPruning(interval=2, train_ratio=0.25, val_ratio=0.25), SearchCost()
     datamodule = ArraySearchDataModule(x, y, batch_size=8)
-    _trainer(tmp_path, max_epochs=2, callbacks=[pruning, cost]).fit(METHODS[name](), datamodule)
+    tiny_trainer(max_epochs=2, callbacks=[pruning, cost]).fit(METHODS[name](), datamodule)
     assert [len(e["removed"]) for e in pruning.history] == [4, 4]
     assert len(datamodule.active_ids("train")) == len(datamodule.active_ids("val")) == 12
     passes = 4 if name == "darts-2" else 1
@@ -459,7 +452,7 @@ class RecordErrors(Callback):
         self.stages.append(pl_module.search_stage)
 
 
-def test_pdarts_stage_boundary_restarts_the_voe_window(tmp_path, monkeypatch):
+def test_pdarts_stage_boundary_restarts_the_voe_window(tiny_trainer, monkeypatch):
     seed_everything(0)
     scored = []  # (active ids, window rows) of every VoE computed, in order (train then val at each pruning)
     datamodule = ArraySearchDataModule(
@@ -476,7 +469,7 @@ def test_pdarts_stage_boundary_restarts_the_voe_window(tmp_path, monkeypatch):
     monkeypatch.setattr(voe_pruning, "voe", spy)
     recorder = RecordErrors(pool=32)
     pruning = VoEPruning(interval=2, train_ratio=0.25, val_ratio=0.25)
-    _trainer(tmp_path, max_epochs=5, callbacks=[pruning, recorder]).fit(_pdarts_two_stages((3, 2)), datamodule)
+    tiny_trainer(max_epochs=5, callbacks=[pruning, recorder]).fit(_pdarts_two_stages((3, 2)), datamodule)
     assert recorder.stages == [0, 0, 0, 1, 1]
     # stage 0: windows {0, 1} (pruned) and {2} (cut short by the boundary); stage 1: {3, 4} (pruned)
     assert [(e["epoch"], e["split"]) for e in pruning.history] == [(1, "train"), (1, "val"), (4, "train"), (4, "val")]
@@ -500,13 +493,13 @@ class StageFromTable(ScriptedErrors):
         return int(self.current_epoch >= self.boundary)
 
 
-def test_a_search_stage_change_drops_the_earlier_records_of_the_window(tmp_path, caplog):
+def test_a_search_stage_change_drops_the_earlier_records_of_the_window(tiny_trainer, caplog):
     table = np.random.default_rng(8).random((7, len(LABELS)))
     table[2] += 100.0  # epoch 2, the last of stage 0: in the window of epoch 3 it would dominate every VoE
     pruning = VoEPruning(interval=2, train_ratio=0.2, val_ratio=0.2)
     datamodule = _data(LABELS)
     with caplog.at_level(logging.INFO):
-        _trainer(tmp_path, max_epochs=7, callbacks=[pruning]).fit(StageFromTable(table, boundary=3), datamodule)
+        tiny_trainer(max_epochs=7, callbacks=[pruning]).fit(StageFromTable(table, boundary=3), datamodule)
     # stage 0 prunes at epoch 1; stage 1 from epoch 3 on prunes at epochs 4 and 6, on its own epochs only
     ratios = {"train": 0.2, "val": 0.2}
     first, after = _reference(table[:2], LABELS, {"train": range(40), "val": range(40, 80)}, 2, 2, ratios, n=3)
@@ -517,7 +510,7 @@ def test_a_search_stage_change_drops_the_earlier_records_of_the_window(tmp_path,
 
 
 @pytest.mark.parametrize("interrupt_after", [2, 3])
-def test_resume_across_a_stage_boundary_prunes_as_the_uninterrupted_run(tmp_path, interrupt_after):
+def test_resume_across_a_stage_boundary_prunes_as_the_uninterrupted_run(tmp_path, tiny_trainer, interrupt_after):
     # after epoch 2 the window holds stage 0's last epoch only; after epoch 3 it holds stage 1's first epoch only
     x, y = torch.rand(32, 3, 8, 8, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 4
 
@@ -525,7 +518,7 @@ def test_resume_across_a_stage_boundary_prunes_as_the_uninterrupted_run(tmp_path
         seed_everything(3)
         datamodule = ArraySearchDataModule(x, y, batch_size=8)
         pruning = VoEPruning(interval=2, train_ratio=0.25, val_ratio=0.25)
-        trainer = _trainer(tmp_path, max_epochs=5, enable_checkpointing=True, callbacks=[pruning, *callbacks])
+        trainer = tiny_trainer(max_epochs=5, enable_checkpointing=True, callbacks=[pruning, *callbacks])
         trainer.fit(_pdarts_two_stages((3, 2)), datamodule, ckpt_path=ckpt_path)
         return datamodule, pruning
 
@@ -541,12 +534,12 @@ def test_resume_across_a_stage_boundary_prunes_as_the_uninterrupted_run(tmp_path
         assert resumed[0].active_ids(split).tolist() == full[0].active_ids(split).tolist()
 
 
-def test_a_search_stage_that_is_not_an_int_is_rejected(tmp_path):
+def test_a_search_stage_that_is_not_an_int_is_rejected(tiny_trainer):
     class BadStage(ScriptedErrors):
         search_stage = "first"
 
     with pytest.raises(TypeError, match="`BadStage.search_stage`.*must be an int \\(or None\\). Got 'first'"):
-        _trainer(tmp_path, callbacks=[VoEPruning()]).fit(BadStage(np.zeros((6, 80))), _data(LABELS))
+        tiny_trainer(callbacks=[VoEPruning()]).fit(BadStage(np.zeros((6, 80))), _data(LABELS))
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -580,16 +573,16 @@ def test_unknown_preset_is_rejected():
         VoEPruning.from_preset("fast")
 
 
-def test_a_module_without_per_sample_outputs_gets_a_clear_error(tmp_path):
+def test_a_module_without_per_sample_outputs_gets_a_clear_error(tiny_trainer):
     table = np.zeros((2, len(LABELS)))
     with pytest.raises(
         TypeError,
         match="`LossOnly.training_step` returned a dict with keys \\['loss'\\]. It must return a dict with.*'el2n'",
     ):
-        _trainer(tmp_path, max_epochs=2, callbacks=[VoEPruning()]).fit(LossOnly(table), _data(LABELS))
+        tiny_trainer(max_epochs=2, callbacks=[VoEPruning()]).fit(LossOnly(table), _data(LABELS))
 
 
-def test_malformed_per_sample_entries_get_a_clear_error(tmp_path):
+def test_malformed_per_sample_entries_get_a_clear_error(tiny_trainer):
     class NoErrors(ScriptedErrors):
         def training_step(self, batch, batch_idx):
             outputs = super().training_step(batch, batch_idx)
@@ -597,16 +590,16 @@ def test_malformed_per_sample_entries_get_a_clear_error(tmp_path):
             return outputs
 
     with pytest.raises(TypeError, match="under 'train'.*'el2n'"):
-        _trainer(tmp_path, callbacks=[VoEPruning()]).fit(NoErrors(np.zeros((6, 80))), _data(LABELS))
+        tiny_trainer(callbacks=[VoEPruning()]).fit(NoErrors(np.zeros((6, 80))), _data(LABELS))
 
 
-def test_a_data_module_that_cannot_remove_ids_is_rejected(tmp_path):
+def test_a_data_module_that_cannot_remove_ids_is_rejected(tiny_trainer):
     loader = DataLoader(TensorDataset(torch.rand(8, 1)), batch_size=4)
     with pytest.raises(TypeError, match="needs one with `active_ids\\(split\\)` and `remove_ids\\(split, ids\\)`"):
-        _trainer(tmp_path, callbacks=[VoEPruning()]).fit(ScriptedErrors(np.zeros((6, 8))), train_dataloaders=loader)
+        tiny_trainer(callbacks=[VoEPruning()]).fit(ScriptedErrors(np.zeros((6, 8))), train_dataloaders=loader)
 
 
-def test_ids_outside_the_pool_are_rejected(tmp_path):
+def test_ids_outside_the_pool_are_rejected(tiny_trainer):
     class WrongIds(ScriptedErrors):
         def training_step(self, batch, batch_idx):
             outputs = super().training_step(batch, batch_idx)
@@ -614,11 +607,11 @@ def test_ids_outside_the_pool_are_rejected(tmp_path):
             return outputs
 
     with pytest.raises(ValueError, match="ids outside the pool \\[0, 80\\)"):
-        _trainer(tmp_path, callbacks=[VoEPruning()]).fit(WrongIds(np.zeros((6, 80))), _data(LABELS))
+        tiny_trainer(callbacks=[VoEPruning()]).fit(WrongIds(np.zeros((6, 80))), _data(LABELS))
 
 
-def test_an_unbounded_search_needs_the_number_of_prunings(tmp_path):
+def test_an_unbounded_search_needs_the_number_of_prunings(tiny_trainer):
     with pytest.raises(ValueError, match="Set max_epochs or pass `num_prunings`"):
-        _trainer(tmp_path, max_epochs=-1, max_steps=4, callbacks=[VoEPruning()]).fit(
+        tiny_trainer(max_epochs=-1, max_steps=4, callbacks=[VoEPruning()]).fit(
             ScriptedErrors(np.zeros((6, 80))), _data(LABELS)
         )

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-from lightning import Callback, Trainer, seed_everything
+from lightning import Callback, seed_everything
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 
@@ -309,21 +309,12 @@ class _RecordIds(Callback):
         self.seen["validation"] |= set(batch[2].tolist())
 
 
-def test_a_selection_composes_with_darts_and_the_search_sees_only_the_selected_ids(tmp_path):
+def test_a_selection_composes_with_darts_and_the_search_sees_only_the_selected_ids(tmp_path, tiny_trainer):
     seed_everything(0)
     dm = CoresetDataModule(_data(batch_size=4), fraction=0.4, features=_features(), seed=0)
     record = _RecordIds()
     model = DARTS(space_options={"C": 4, "N": 1}, num_classes=3)
-    trainer = Trainer(
-        accelerator="cpu",
-        max_epochs=2,
-        logger=CSVLogger(tmp_path),
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[record],
-        default_root_dir=tmp_path,
-    )
+    trainer = tiny_trainer(max_epochs=2, logger=CSVLogger(tmp_path), callbacks=[record])
     trainer.fit(model, dm)
     assert record.seen["train"] == set(dm.active_ids("train").tolist())  # every weight id, nothing else
     assert record.seen["val"] == set(dm.active_ids("val").tolist())
@@ -367,22 +358,12 @@ class _WriteRankIds(Callback):
         (Path(self.root) / f"rank{trainer.global_rank}.json").write_text(json.dumps(content))
 
 
-def test_selection_is_identical_on_both_ranks_of_a_ddp_run(tmp_path):
+def test_selection_is_identical_on_both_ranks_of_a_ddp_run(tmp_path, tiny_trainer):
     seed_everything(0)
     dm = _UnseededRandomSubset(_data(batch_size=4), fraction=0.5)  # manifest: the log dir, read on every rank
     dm.record_dir = str(tmp_path)
-    trainer = Trainer(
-        accelerator="cpu",
-        strategy="ddp_spawn",
-        devices=2,
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=1,
-        callbacks=[_WriteRankIds(str(tmp_path))],
-        default_root_dir=tmp_path,
+    trainer = tiny_trainer(
+        strategy="ddp_spawn", devices=2, limit_val_batches=1, callbacks=[_WriteRankIds(str(tmp_path))]
     )
     trainer.fit(DARTS(space_options={"C": 4, "N": 1}, num_classes=3), dm)
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]

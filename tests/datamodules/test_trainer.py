@@ -1,10 +1,11 @@
 """SearchDataModule inside a real Trainer: removals between epochs, exact resume, DDP with 2 CPU processes."""
 
+import functools
 import json
 
 import pytest
 import torch
-from lightning import Callback, LightningModule, Trainer
+from lightning import Callback, LightningModule
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lightning_nas.datamodules import ArraySearchDataModule
@@ -56,29 +57,21 @@ def _data(n=64):
     return torch.randint(0, 256, (n, 3, 8, 8), dtype=torch.uint8, generator=g), torch.arange(n) % 4
 
 
-def _trainer(tmp_path, callbacks=(), **kwargs):
-    kwargs = {
-        "max_epochs": 3,
-        "logger": False,
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-        "enable_checkpointing": False,
-        "num_sanity_val_steps": 0,
-        "default_root_dir": tmp_path,
-        "accelerator": "cpu",
-    } | kwargs
-    return Trainer(callbacks=list(callbacks), **kwargs)
+@pytest.fixture
+def tiny_trainer(tiny_trainer):
+    """The shared tiny Trainer (tests/conftest.py): three epochs, no sanity validation by default."""
+    return functools.partial(tiny_trainer, max_epochs=3, num_sanity_val_steps=0)
 
 
 def _ids(records, split):
     return [i for s, ids, _, _ in records if s == split for i in ids]
 
 
-def test_removal_at_epoch_end_applies_from_the_next_epoch_in_a_real_fit(tmp_path):
+def test_removal_at_epoch_end_applies_from_the_next_epoch_in_a_real_fit(tiny_trainer):
     model = Recorder()
     dm = ArraySearchDataModule(*_data(), batch_size=8, split="contiguous", seed=0)
     remove = RemoveAfterFirstEpoch(list(range(0, 32, 2)), [33, 40, 63])
-    trainer = _trainer(tmp_path, [remove])
+    trainer = tiny_trainer(callbacks=[remove])
     trainer.fit(model, dm)
     assert sorted(_ids(model.seen[0], "train")) == list(range(32))
     assert sorted(_ids(model.seen[0], "val")) == list(range(32, 64))
@@ -95,11 +88,13 @@ def test_removal_at_epoch_end_applies_from_the_next_epoch_in_a_real_fit(tmp_path
     assert dm.removed_ids("train").tolist() == list(range(0, 32, 2))
 
 
-def test_removal_with_a_sparse_reload_interval_warns_and_removal_before_fit_changes_nothing(tmp_path):
+def test_removal_with_a_sparse_reload_interval_warns_and_removal_before_fit_changes_nothing(tiny_trainer):
     dm = ArraySearchDataModule(*_data(), batch_size=8, split="contiguous", seed=0)
     dm.setup()
     dm.remove_ids("train", [5])  # before fit: the loaders are built afterwards, nothing to recount
-    trainer = _trainer(tmp_path, [RemoveAfterFirstEpoch([6], [40])], max_epochs=2, reload_dataloaders_every_n_epochs=2)
+    trainer = tiny_trainer(
+        callbacks=[RemoveAfterFirstEpoch([6], [40])], max_epochs=2, reload_dataloaders_every_n_epochs=2
+    )
     assert trainer.reload_dataloaders_every_n_epochs == 2
     with pytest.warns(UserWarning, match="Lightning recounts the batches per epoch only when it reloads"):
         trainer.fit(Recorder(), dm)
@@ -108,13 +103,15 @@ def test_removal_with_a_sparse_reload_interval_warns_and_removal_before_fit_chan
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
-def test_resume_from_a_checkpoint_repeats_the_uninterrupted_run(tmp_path, num_workers):
+def test_resume_from_a_checkpoint_repeats_the_uninterrupted_run(tmp_path, tiny_trainer, num_workers):
     def fit(root, max_epochs, ckpt_path=None):
         model = Recorder()
         dm = ArraySearchDataModule(*_data(), batch_size=8, split="contiguous", seed=0, num_workers=num_workers)
         checkpoint = ModelCheckpoint(dirpath=root, filename="{epoch}", save_top_k=-1)
         remove = RemoveAfterFirstEpoch([1, 2, 3, 30], [50])
-        trainer = _trainer(root, [remove, checkpoint], max_epochs=max_epochs, enable_checkpointing=True)
+        trainer = tiny_trainer(
+            callbacks=[remove, checkpoint], default_root_dir=root, max_epochs=max_epochs, enable_checkpointing=True
+        )
         trainer.fit(model, dm, ckpt_path=ckpt_path)
         return model, dm
 
@@ -127,12 +124,12 @@ def test_resume_from_a_checkpoint_repeats_the_uninterrupted_run(tmp_path, num_wo
     assert checkpoint["ArraySearchDataModule"]["removed"] == {"train": [1, 2, 3, 30], "val": [50]}
 
 
-def test_ddp_two_processes_get_equal_disjoint_shares_and_the_same_removals(tmp_path):
+def test_ddp_two_processes_get_equal_disjoint_shares_and_the_same_removals(tmp_path, tiny_trainer):
     n = 50  # 25 weight ids: odd, so one rank gets a wrapped-around duplicate
     model = Recorder(out=tmp_path)
     dm = ArraySearchDataModule(*_data(n), batch_size=4, split="contiguous", seed=0)
     remove = RemoveAfterFirstEpoch([0, 1, 2], [49])
-    trainer = _trainer(tmp_path, [remove], strategy="ddp_spawn", devices=2, max_epochs=2)
+    trainer = tiny_trainer(callbacks=[remove], strategy="ddp_spawn", devices=2, max_epochs=2)
     trainer.fit(model, dm)
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     for epoch, train_ids in (("0", set(range(25))), ("1", set(range(3, 25)))):

@@ -8,7 +8,7 @@ supernet on 2 CPU cores; its kernels are torch's own, the capture is what this l
 import pytest
 import torch
 import torch._dynamo
-from lightning import Trainer, seed_everything
+from lightning import seed_everything
 
 from lightning_nas.datamodules import ArraySearchDataModule
 from lightning_nas.methods import DARTS, PDARTS
@@ -22,28 +22,21 @@ def _datamodule():
     return ArraySearchDataModule(x, y, batch_size=8)
 
 
-def _fit(model, **kwargs):
-    Trainer(
-        accelerator="cpu",
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        **kwargs,
-    ).fit(model, _datamodule())
+def _fit(tiny_trainer, model, **kwargs):
+    tiny_trainer(limit_val_batches=0, **kwargs).fit(model, _datamodule())
     return model
 
 
 @pytest.mark.parametrize("order", [1, 2])
-def test_compiled_search_equals_the_eager_one(order):
+def test_compiled_search_equals_the_eager_one(order, tiny_trainer):
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
     runs = {}
     for compile in (False, BACKEND):
         seed_everything(0)
-        runs[bool(compile)] = _fit(DARTS(space_options={"C": 4, "N": 1}, num_classes=4, order=order, compile=compile))
+        runs[bool(compile)] = _fit(
+            tiny_trainer, DARTS(space_options={"C": 4, "N": 1}, num_classes=4, order=order, compile=compile)
+        )
     compiled, eager = runs[True], runs[False]
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1  # the forward ran as a captured graph
     assert not torch._dynamo.utils.counters["graph_break"]  # in one piece
@@ -54,7 +47,7 @@ def test_compiled_search_equals_the_eager_one(order):
     assert str(compiled.genotype()) == str(eager.genotype())
 
 
-def test_compiled_pdarts_compiles_every_stage_supernet():
+def test_compiled_pdarts_compiles_every_stage_supernet(tiny_trainer):
     seed_everything(0)
     model = PDARTS(
         search_space="nasbench201",
@@ -68,16 +61,7 @@ def test_compiled_pdarts_compiles_every_stage_supernet():
         compile=BACKEND,
     )
     first = model.supernet
-    Trainer(
-        accelerator="cpu",
-        max_epochs=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        limit_train_batches=1,
-    ).fit(model, _datamodule())
+    _fit(tiny_trainer, model, max_epochs=2, limit_train_batches=1)
     assert model.supernet is not first and model.supernet._compiled_call_impl is not None
     assert len(str(model.genotype()).split("|")) > 1
 

@@ -1,4 +1,6 @@
 import csv
+import functools
+import itertools
 import json
 import math
 from pathlib import Path
@@ -27,19 +29,10 @@ def _arrays(n=96, size=16, classes=4, seed=0):
     return x, y
 
 
-def _trainer(tmp_path, **kwargs):
-    defaults = dict(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=2,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        default_root_dir=tmp_path,
-    )
-    defaults.update(kwargs)
-    return Trainer(**defaults)
+@pytest.fixture
+def tiny_trainer(tiny_trainer):
+    """The shared tiny Trainer (tests/conftest.py), two epochs by default."""
+    return functools.partial(tiny_trainer, max_epochs=2)
 
 
 class RecordOutputs(Callback):
@@ -59,12 +52,12 @@ class InterruptAfterFirstEpoch(Callback):
         trainer.should_stop = True
 
 
-def test_two_epoch_search_on_real_cifar10_subset_gives_a_valid_genotype(cifar10_small_root, tmp_path):
+def test_two_epoch_search_on_real_cifar10_subset_gives_a_valid_genotype(cifar10_small_root, tmp_path, tiny_trainer):
     seed_everything(2)
     datamodule = ImageFolderSearchDataModule(root=str(cifar10_small_root), batch_size=32)
     model = DARTS(search_space="nasbench201", space_options={"C": 8, "N": 1}, num_classes=10)
     export = GenotypeExport(dirpath=str(tmp_path))
-    trainer = _trainer(tmp_path, callbacks=[export], limit_val_batches=2)
+    trainer = tiny_trainer(callbacks=[export], limit_val_batches=2)
     trainer.fit(model, datamodule)
     genotype = model.genotype()
     assert isinstance(genotype, NASBench201Genotype)
@@ -73,12 +66,21 @@ def test_two_epoch_search_on_real_cifar10_subset_gives_a_valid_genotype(cifar10_
     assert saved["genotype"] == str(genotype)
     assert len(saved["history"]) == 2
     assert all(NASBench201Genotype.from_string(s) for s in saved["history"])
-    assert 0.0 <= trainer.callback_metrics["val/acc"] <= 1.0
+    # val/acc and val/loss: the final supernet in eval mode over the two validation batches, recomputed by hand
+    batches = list(itertools.islice(datamodule.val_dataloader(), 2))
+    model.eval()
+    with torch.no_grad():
+        logits = [model.supernet(x) for x, *_ in batches]
+    labels = torch.cat([b[1] for b in batches])
+    correct = (torch.cat(logits).argmax(1) == labels).float().mean()
+    assert float(trainer.callback_metrics["val/acc"]) == pytest.approx(float(correct), abs=1e-6)
+    loss = torch.nn.functional.cross_entropy(torch.cat(logits), labels)
+    assert float(trainer.callback_metrics["val/loss"]) == pytest.approx(float(loss), rel=1e-5)
 
 
 @pytest.mark.parametrize("order", [1, 2])
 @pytest.mark.parametrize("step_order", ["arch_first", "weights_first"])
-def test_both_levels_are_updated_and_per_sample_errors_are_returned(tmp_path, order, step_order):
+def test_both_levels_are_updated_and_per_sample_errors_are_returned(tiny_trainer, order, step_order):
     seed_everything(0)
     x, y = _arrays()
     datamodule = ArraySearchDataModule(x, y, batch_size=16)
@@ -86,7 +88,7 @@ def test_both_levels_are_updated_and_per_sample_errors_are_returned(tmp_path, or
     alpha0 = [a.detach().clone() for a in model.arch_parameters()]
     w0 = [w.detach().clone() for w in model.weight_parameters()]
     recorder = RecordOutputs()
-    trainer = _trainer(tmp_path, max_epochs=1, callbacks=[recorder], limit_val_batches=0)
+    trainer = tiny_trainer(max_epochs=1, callbacks=[recorder], limit_val_batches=0)
     trainer.fit(model, datamodule)
     assert not any(torch.equal(a, b) for a, b in zip(alpha0, model.arch_parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(w0, model.weight_parameters()))
@@ -99,7 +101,7 @@ def test_both_levels_are_updated_and_per_sample_errors_are_returned(tmp_path, or
             assert ((errors >= 0) & (errors <= math.sqrt(2) + 1e-6)).all()
 
 
-def test_el2n_output_matches_the_weight_step_forward(tmp_path):
+def test_el2n_output_matches_the_weight_step_forward(tiny_trainer):
     seed_everything(0)
     x, y = _arrays(n=32)
     datamodule = ArraySearchDataModule(x, y, batch_size=16, augment=False)
@@ -118,39 +120,39 @@ def test_el2n_output_matches_the_weight_step_forward(tmp_path):
             torch.testing.assert_close(outputs["train"]["el2n"], self.expected)
             assert "val" not in outputs  # architecture frozen during warm-up: no val forward pass
 
-    trainer = _trainer(tmp_path, max_epochs=1, callbacks=[recorder, Expected()], limit_val_batches=0)
+    trainer = tiny_trainer(max_epochs=1, callbacks=[recorder, Expected()], limit_val_batches=0)
     trainer.fit(model, datamodule)
     assert len(recorder.outputs) == 1
 
 
-def test_arch_warmup_freezes_the_architecture(tmp_path):
+def test_arch_warmup_freezes_the_architecture(tiny_trainer):
     seed_everything(0)
     x, y = _arrays(n=64)
     model = DARTS(space_options=TINY, num_classes=4, arch_warmup_epochs=1)
     alpha0 = model.arch_parameters()[0].detach().clone()
-    trainer = _trainer(tmp_path, max_epochs=1, limit_val_batches=0)
+    trainer = tiny_trainer(max_epochs=1, limit_val_batches=0)
     trainer.fit(model, ArraySearchDataModule(x, y, batch_size=16))
     assert torch.equal(alpha0, model.arch_parameters()[0])
 
 
-def test_cosine_schedule_per_epoch(tmp_path):
+def test_cosine_schedule_per_epoch(tiny_trainer):
     x, y = _arrays(n=32)
     model = DARTS(space_options=TINY, num_classes=4, weight_lr=0.1, weight_lr_min=0.0)
-    trainer = _trainer(tmp_path, max_epochs=2, limit_val_batches=0)
+    trainer = tiny_trainer(max_epochs=2, limit_val_batches=0)
     trainer.fit(model, ArraySearchDataModule(x, y, batch_size=16))
     lr = model.optimizers()[0].param_groups[0]["lr"]
     assert lr == pytest.approx(0.0, abs=1e-12)  # cos(pi) after 2 of 2 epochs
 
 
-def test_resume_from_mid_search_checkpoint_gives_the_same_search(tmp_path):
+def test_resume_from_mid_search_checkpoint_gives_the_same_search(tmp_path, tiny_trainer):
     x, y = _arrays(n=64)
 
     def run(max_epochs, ckpt_path=None, callbacks=()):
         seed_everything(7)
         model = DARTS(space_options=TINY, num_classes=4, order=2)
         datamodule = ArraySearchDataModule(x, y, batch_size=16)
-        trainer = _trainer(
-            tmp_path, max_epochs=max_epochs, callbacks=list(callbacks), enable_checkpointing=True, limit_val_batches=1
+        trainer = tiny_trainer(
+            max_epochs=max_epochs, callbacks=list(callbacks), enable_checkpointing=True, limit_val_batches=1
         )
         trainer.fit(model, datamodule, ckpt_path=ckpt_path)
         return model
@@ -206,26 +208,25 @@ def test_bad_space_option_is_rejected():
         DARTS(space_options={"C": 0, "N": 1})
 
 
-def test_fewer_model_classes_than_data_classes_is_rejected(tmp_path):
+def test_fewer_model_classes_than_data_classes_is_rejected(tiny_trainer):
     x, y = _arrays(n=32, classes=4)
     model = DARTS(space_options=TINY, num_classes=3)
     with pytest.raises(ValueError, match="num_classes=3"):
-        _trainer(tmp_path, max_epochs=1).fit(model, ArraySearchDataModule(x, y, batch_size=16))
+        tiny_trainer(max_epochs=1).fit(model, ArraySearchDataModule(x, y, batch_size=16))
 
 
-def test_unpaired_batches_are_rejected(tmp_path):
+def test_unpaired_batches_are_rejected(tiny_trainer):
     x, y = _arrays(n=32)
     model = DARTS(space_options=TINY, num_classes=4)
     with pytest.raises(ValueError, match="paired"):
-        _trainer(tmp_path, max_epochs=1).fit(model, ArraySearchDataModule(x, y, batch_size=16, paired=False))
+        tiny_trainer(max_epochs=1).fit(model, ArraySearchDataModule(x, y, batch_size=16, paired=False))
 
 
-def test_genotype_export_history_survives_resume(tmp_path):
+def test_genotype_export_history_survives_resume(tmp_path, tiny_trainer):
     x, y = _arrays(n=32)
     ckpt = ModelCheckpoint(dirpath=tmp_path / "c", save_last=True)
     seed_everything(0)
-    _trainer(
-        tmp_path,
+    tiny_trainer(
         max_epochs=1,
         enable_checkpointing=True,
         callbacks=[GenotypeExport(dirpath=str(tmp_path)), ckpt],
@@ -233,7 +234,7 @@ def test_genotype_export_history_survives_resume(tmp_path):
     ).fit(DARTS(space_options=TINY, num_classes=4), ArraySearchDataModule(x, y, batch_size=16))
     export = GenotypeExport(dirpath=str(tmp_path / "resumed"))
     model = DARTS(space_options=TINY, num_classes=4)
-    _trainer(tmp_path, max_epochs=2, callbacks=[export], limit_val_batches=1).fit(
+    tiny_trainer(max_epochs=2, callbacks=[export], limit_val_batches=1).fit(
         model, ArraySearchDataModule(x, y, batch_size=16), ckpt_path=str(Path(tmp_path) / "c" / "last.ckpt")
     )
     saved = json.loads((tmp_path / "resumed" / "genotype.json").read_text())
@@ -241,23 +242,23 @@ def test_genotype_export_history_survives_resume(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------- optimizers
-def _fit_with_implementation(tmp_path, monkeypatch, implementation, order):
+def _fit_with_implementation(tiny_trainer, monkeypatch, implementation, order):
     """A 2-epoch search whose optimizers take ``implementation`` (``None``: the module's choice)."""
     if implementation is not None:
         monkeypatch.setattr(darts_module, "optimizer_implementation", lambda device, precision=None: implementation)
     x, y = _arrays(n=64)
     seed_everything(3)
     model = DARTS(space_options=TINY, num_classes=4, order=order, weight_nesterov=order == 2)
-    _trainer(tmp_path, max_epochs=2, limit_val_batches=0).fit(model, ArraySearchDataModule(x, y, batch_size=16))
+    tiny_trainer(max_epochs=2, limit_val_batches=0).fit(model, ArraySearchDataModule(x, y, batch_size=16))
     monkeypatch.undo()
     return model
 
 
 @pytest.mark.parametrize("order", [1, 2])
-def test_fused_and_foreach_optimizers_give_the_weights_of_the_plain_ones(tmp_path, monkeypatch, order):
-    plain = _fit_with_implementation(tmp_path, monkeypatch, {"foreach": False}, order)
-    fused = _fit_with_implementation(tmp_path, monkeypatch, None, order)  # the default on a CPU: fused
-    foreach = _fit_with_implementation(tmp_path, monkeypatch, {"foreach": True}, order)  # CUDA under 16-mixed
+def test_fused_and_foreach_optimizers_give_the_weights_of_the_plain_ones(tiny_trainer, monkeypatch, order):
+    plain = _fit_with_implementation(tiny_trainer, monkeypatch, {"foreach": False}, order)
+    fused = _fit_with_implementation(tiny_trainer, monkeypatch, None, order)  # the default on a CPU: fused
+    foreach = _fit_with_implementation(tiny_trainer, monkeypatch, {"foreach": True}, order)  # CUDA under 16-mixed
     for opt in fused.optimizers():
         assert opt.param_groups[0]["fused"] is True
     assert plain.optimizers()[0].param_groups[0]["foreach"] is False
@@ -294,10 +295,10 @@ def test_build_optimizers_takes_the_implementation_of_the_module_device():
     assert not model.build_optimizers("bf16-mixed")[0].param_groups[0]["fused"]
 
 
-def test_bf16_mixed_search_clips_gradients_with_its_optimizers(tmp_path):
+def test_bf16_mixed_search_clips_gradients_with_its_optimizers(tiny_trainer):
     x, y = _arrays(n=32)
     model = DARTS(space_options=TINY, num_classes=4, grad_clip=5.0, arch_grad_clip=1.0)
-    trainer = _trainer(tmp_path, max_epochs=1, limit_val_batches=0, precision="bf16-mixed")
+    trainer = tiny_trainer(max_epochs=1, limit_val_batches=0, precision="bf16-mixed")
     trainer.fit(model, ArraySearchDataModule(x, y, batch_size=16))
     assert trainer.global_step == 2 and not model.optimizers()[0].param_groups[0]["fused"]  # one iteration
 
@@ -342,12 +343,12 @@ def _means(records):
     return sum(r[1] * r[3] for r in records) / n, sum(r[2] for r in records) / n
 
 
-def test_epoch_metrics_are_the_means_of_their_epoch_and_step_losses_go_where_the_loggers_write(tmp_path):
+def test_epoch_metrics_are_the_means_of_their_epoch_and_step_losses_go_where_the_loggers_write(tmp_path, tiny_trainer):
     x, y = _arrays(n=80)
     seed_everything(0)
     model = RecordSteps(space_options=TINY, num_classes=4)
     logger = CSVLogger(tmp_path, name="csv")
-    trainer = _trainer(tmp_path, max_epochs=2, limit_val_batches=0, logger=logger, log_every_n_steps=2)
+    trainer = tiny_trainer(max_epochs=2, limit_val_batches=0, logger=logger, log_every_n_steps=2)
     trainer.fit(model, ArraySearchDataModule(x, y, batch_size=16))  # 40 + 40 ids: 3 batches, the last of 8
     # the step loss is logged on global batches 1, 3, 5 only: the aggregates are logged once per epoch
     assert model.log_calls == [0, 1, 0, 1, 0, 1]
@@ -367,10 +368,10 @@ def test_epoch_metrics_are_the_means_of_their_epoch_and_step_losses_go_where_the
     assert "train/loss" not in rows[0]  # for callbacks only: the loggers get train/loss_epoch, as before
 
 
-def test_no_arch_metrics_are_logged_during_the_arch_warmup(tmp_path):
+def test_no_arch_metrics_are_logged_during_the_arch_warmup(tiny_trainer):
     x, y = _arrays(n=32)
     model = DARTS(space_options=TINY, num_classes=4, arch_warmup_epochs=1)
-    trainer = _trainer(tmp_path, max_epochs=1, limit_val_batches=0)
+    trainer = tiny_trainer(max_epochs=1, limit_val_batches=0)
     trainer.fit(model, ArraySearchDataModule(x, y, batch_size=16))
     assert {"train/loss_epoch", "train/acc"} <= set(trainer.logged_metrics)
     assert not {"arch/loss", "arch/acc"} & set(trainer.logged_metrics)

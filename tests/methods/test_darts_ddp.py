@@ -1,13 +1,21 @@
 """DARTS under DDP with 2 CPU processes (gloo): both levels stay in sync on every rank."""
 
+import functools
+
 import pytest
 import torch
 import torch.distributed as dist
-from lightning import Callback, Trainer, seed_everything
+from lightning import Callback, seed_everything
 
 from lightning_nas.callbacks import GenotypeExport
 from lightning_nas.datamodules import ArraySearchDataModule
 from lightning_nas.methods import DARTS, PCDARTS, PDARTS, BetaDARTS
+
+
+@pytest.fixture
+def tiny_trainer(tiny_trainer):
+    """The shared tiny Trainer (tests/conftest.py) on two CPU processes: two epochs, one validation batch."""
+    return functools.partial(tiny_trainer, strategy="ddp_spawn", devices=2, max_epochs=2, limit_val_batches=1)
 
 
 class AssertRanksInSync(Callback):
@@ -32,26 +40,14 @@ class AssertRanksInSync(Callback):
 
 
 @pytest.mark.parametrize("order", [1, 2])
-def test_ddp_keeps_both_levels_identical_on_every_rank(tmp_path, order):
+def test_ddp_keeps_both_levels_identical_on_every_rank(tmp_path, tiny_trainer, order):
     seed_everything(0)
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(64, 3, 8, 8, generator=g), torch.arange(64) % 4
     model = DARTS(space_options={"C": 4, "N": 1}, num_classes=4, order=order)
     alpha0 = model.arch_parameters()[0].detach().clone()
     assert model.supernet.fused
-    trainer = Trainer(
-        accelerator="cpu",
-        strategy="ddp_spawn",
-        devices=2,
-        max_epochs=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[AssertRanksInSync(), GenotypeExport()],
-        limit_val_batches=1,
-        default_root_dir=tmp_path,
-    )
+    trainer = tiny_trainer(callbacks=[AssertRanksInSync(), GenotypeExport()])
     trainer.fit(model, ArraySearchDataModule(x, y, batch_size=8))
     # ddp_spawn copies rank 0's final weights back into this process
     assert not torch.equal(alpha0, model.arch_parameters()[0])
@@ -79,24 +75,12 @@ VARIANTS = {
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
-def test_ddp_variants_keep_identical_architectures(tmp_path, name):
+def test_ddp_variants_keep_identical_architectures(tiny_trainer, name):
     """PC-DARTS, beta-DARTS and P-DARTS (across a stage boundary, where the supernet is rebuilt) under DDP."""
     seed_everything(0)
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(32, 3, 8, 8, generator=g), torch.arange(32) % 4
     model = VARIANTS[name]()
     assert model.supernet.fused  # the default supernet: shared-input fused cells
-    trainer = Trainer(
-        accelerator="cpu",
-        strategy="ddp_spawn",
-        devices=2,
-        max_epochs=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[AssertRanksInSync()],
-        limit_val_batches=1,
-        default_root_dir=tmp_path,
-    )
+    trainer = tiny_trainer(callbacks=[AssertRanksInSync()])
     trainer.fit(model, ArraySearchDataModule(x, y, batch_size=8))

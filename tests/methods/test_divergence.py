@@ -1,8 +1,10 @@
 """A diverging search stops at once, says what diverged and why, and leaves no genotype behind."""
 
+import functools
+
 import pytest
 import torch
-from lightning import Trainer, seed_everything
+from lightning import seed_everything
 
 from lightning_nas.callbacks import GenotypeExport
 from lightning_nas.datamodules import ArraySearchDataModule
@@ -17,25 +19,17 @@ def _datamodule(n=128):
     return ArraySearchDataModule(torch.rand(n, 3, 8, 8, generator=g), torch.arange(n) % 4, batch_size=8)
 
 
-def _trainer(tmp_path, **kwargs):
-    options = dict(
-        accelerator="cpu",
-        max_epochs=3,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=1,
-        default_root_dir=tmp_path,
-        callbacks=[GenotypeExport(dirpath=str(tmp_path))],
-    )
-    return Trainer(**{**options, **kwargs})
+@pytest.fixture
+def tiny_trainer(tiny_trainer, tmp_path):
+    """The shared tiny Trainer (tests/conftest.py): 3 epochs, 1 validation batch, a `GenotypeExport` to tmp_path."""
+    export = GenotypeExport(dirpath=str(tmp_path))
+    return functools.partial(tiny_trainer, max_epochs=3, limit_val_batches=1, callbacks=[export])
 
 
-def test_a_huge_weight_lr_stops_the_search_in_its_first_epoch_naming_weight_lr(tmp_path):
+def test_a_huge_weight_lr_stops_the_search_in_its_first_epoch_naming_weight_lr(tmp_path, tiny_trainer):
     seed_everything(0)
     model = DARTS(space_options=TINY, num_classes=4, weight_lr=1e6)
-    trainer = _trainer(tmp_path)
+    trainer = tiny_trainer()
     # the weights blow up: the next loss on them (either level's) is the first non-finite value
     expected = r"the (weight|architecture) loss is not finite at batch [0-9]+ of the search\. "
     expected += r"Likely cause: .*`weight_lr=1000000.0`"
@@ -47,20 +41,20 @@ def test_a_huge_weight_lr_stops_the_search_in_its_first_epoch_naming_weight_lr(t
         model.genotype()  # α went NaN through the NaN validation loss: no genotype either way
 
 
-def test_a_huge_arch_lr_stops_the_search_naming_arch_lr(tmp_path):
+def test_a_huge_arch_lr_stops_the_search_naming_arch_lr(tmp_path, tiny_trainer):
     seed_everything(0)
     model = DARTS(space_options=TINY, num_classes=4, arch_lr=1e38, arch_betas=(0.0, 0.999))
-    trainer = _trainer(tmp_path)
+    trainer = tiny_trainer()
     with pytest.raises(DivergenceError, match=r"`arch_lr=1e\+38`"):
         trainer.fit(model, _datamodule())
     assert trainer.current_epoch == 0
     assert not (tmp_path / "genotype.json").exists()
 
 
-def test_a_stable_search_is_not_stopped_and_writes_its_genotype(tmp_path):
+def test_a_stable_search_is_not_stopped_and_writes_its_genotype(tmp_path, tiny_trainer):
     seed_everything(0)
     model = PCDARTS(search_space="darts", space_options={"C": 8, "layers": 3}, num_classes=4, arch_warmup_epochs=0)
-    _trainer(tmp_path, max_epochs=1, limit_train_batches=2).fit(model, _datamodule(32))
+    tiny_trainer(max_epochs=1, limit_train_batches=2).fit(model, _datamodule(32))
     assert (tmp_path / "genotype.json").exists()
 
 
@@ -90,11 +84,11 @@ def test_nan_logits_never_count_as_a_correct_prediction():
     assert predictions(logits, y).tolist() == [0, 1, 0]  # the finite row predicts; the others are wrong
 
 
-def test_validation_accuracy_of_nan_logits_is_zero(tmp_path):
+def test_validation_accuracy_of_nan_logits_is_zero(tiny_trainer):
     model = DARTS(space_options=TINY, num_classes=4)
     with torch.no_grad():
         model.supernet.classifier.bias.fill_(float("nan"))
-    (metrics,) = _trainer(tmp_path).validate(model, _datamodule(32), verbose=False)
+    (metrics,) = tiny_trainer().validate(model, _datamodule(32), verbose=False)
     assert metrics["val/acc"] == 0.0  # argmax of NaN logits is class 0: it used to count as right for class 0
 
 
@@ -108,7 +102,7 @@ def test_array_data_with_a_non_finite_pixel_is_refused_naming_the_image(value):
         ArraySearchDataModule(x.numpy(), (torch.arange(16) % 4).numpy())
 
 
-def test_images_with_other_channels_than_the_supernet_takes_are_refused_naming_in_channels(tmp_path):
+def test_images_with_other_channels_than_the_supernet_takes_are_refused_naming_in_channels(tiny_trainer):
     model = DARTS(space_options={"C": 4, "N": 1, "in_channels": 1}, num_classes=4)  # RGB data below
     with pytest.raises(ValueError, match=r"`in_channels` = 1 channels, the data's have 3. Set space_options=\{'in_"):
-        _trainer(tmp_path, max_epochs=1).fit(model, _datamodule(32))
+        tiny_trainer(max_epochs=1).fit(model, _datamodule(32))

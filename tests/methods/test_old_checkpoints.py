@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from lightning import Callback, Trainer, seed_everything
+from lightning import Callback, seed_everything
 from torch.testing import assert_close
 
 from lightning_nas.datamodules import ArraySearchDataModule
@@ -38,21 +38,6 @@ def _datamodule():
     g = torch.Generator().manual_seed(0)
     x = torch.rand(32, 3, 8, 8, generator=g)
     return ArraySearchDataModule(x, torch.arange(32) % 4, num_classes=4, batch_size=8, seed=0)
-
-
-def _trainer(tmp_path, **kwargs):
-    # the Trainer of make_checkpoints.py (its run was 1 epoch of 2 batches)
-    return Trainer(
-        accelerator="cpu",
-        devices=1,
-        limit_val_batches=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=str(tmp_path),
-        **kwargs,
-    )
 
 
 def _arch_names(model):
@@ -139,7 +124,7 @@ def test_old_checkpoint_loads_into_the_fused_supernet_with_the_old_logits(name, 
 
 
 @pytest.mark.parametrize("name", list(METHODS))
-def test_old_checkpoint_resumes_training_with_the_fused_supernet(name, tmp_path):
+def test_old_checkpoint_resumes_training_with_the_fused_supernet(name, tmp_path, tiny_trainer):
     ckpt = _unzipped(name, tmp_path)
     old = torch.load(ckpt, map_location="cpu", weights_only=False)
     stored = torch.load(DATA / f"{name}_logits.pt")
@@ -149,7 +134,8 @@ def test_old_checkpoint_resumes_training_with_the_fused_supernet(name, tmp_path)
     model = METHODS[name](**old["hyper_parameters"])
     assert model.supernet.fused is True
     check = CheckRestoredState(old, stored["optimizer_param_names"])
-    trainer = _trainer(tmp_path, max_epochs=2, callbacks=[check])
+    # the Trainer of make_checkpoints.py (its run was 1 epoch of 2 batches)
+    trainer = tiny_trainer(max_epochs=2, limit_val_batches=1, callbacks=[check])
     trainer.fit(model, _datamodule(), ckpt_path=str(ckpt))
 
     assert check.checked

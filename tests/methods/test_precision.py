@@ -8,11 +8,12 @@
   units, and an overflow skips the step.
 """
 
+import functools
 import math
 
 import pytest
 import torch
-from lightning import Trainer, seed_everything
+from lightning import seed_everything
 from lightning.pytorch.plugins import MixedPrecision
 
 from lightning_nas.datamodules import ArraySearchDataModule
@@ -40,20 +41,10 @@ def _datamodule(seed=0):
     return ArraySearchDataModule(x, y, batch_size=8)
 
 
-def _trainer(precision="bf16-mixed", max_epochs=1, **kwargs):
-    defaults = dict(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=max_epochs,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-    )
-    if "plugins" not in kwargs:
-        defaults["precision"] = precision
-    return Trainer(**{**defaults, **kwargs})
+@pytest.fixture
+def tiny_trainer(tiny_trainer):
+    """The shared tiny Trainer (tests/conftest.py), without validation by default."""
+    return functools.partial(tiny_trainer, limit_val_batches=0)
 
 
 def _record_forward_dtypes(model):
@@ -105,14 +96,14 @@ SEARCHES = {
 
 
 @pytest.mark.parametrize("case", list(SEARCHES))
-def test_bf16_mixed_search_runs_both_levels_in_bf16_and_keeps_float32_state(case):
+def test_bf16_mixed_search_runs_both_levels_in_bf16_and_keeps_float32_state(case, tiny_trainer):
     cls, (space, options), kwargs = SEARCHES[case]
     seed_everything(0)
     model = cls(search_space=space, space_options=options, num_classes=4, grad_clip=5.0, arch_grad_clip=1.0, **kwargs)
     dtypes = _record_forward_dtypes(model)
     before = _params(model)
     epochs = 2 if cls is BetaDARTS else 1  # β-DARTS's λ is 0 in epoch 0: its regularizer weighs in from epoch 1
-    trainer = _trainer("bf16-mixed", max_epochs=epochs)
+    trainer = tiny_trainer(precision="bf16-mixed", max_epochs=epochs)
     trainer.fit(model, _datamodule())
 
     assert trainer.global_step == 4 * epochs  # two iterations per epoch, two optimizer steps each
@@ -123,19 +114,19 @@ def test_bf16_mixed_search_runs_both_levels_in_bf16_and_keeps_float32_state(case
 
 
 @pytest.mark.parametrize("precision,dtype", [("32-true", torch.float32), ("bf16-mixed", torch.bfloat16)])
-def test_the_forward_dtype_check_sees_the_precision(precision, dtype):
+def test_the_forward_dtype_check_sees_the_precision(precision, dtype, tiny_trainer):
     """The control of the test above: without autocast the same hook records float32 logits."""
     seed_everything(0)
     model = DARTS(search_space=NB201[0], space_options=NB201[1], num_classes=4, order=2)
     dtypes = _record_forward_dtypes(model)
-    _trainer(precision, limit_train_batches=1).fit(model, _datamodule())
+    tiny_trainer(precision=precision, limit_train_batches=1).fit(model, _datamodule())
     assert dtypes == _iteration_dtypes(model, dtype)
 
 
 # ------------------------------------------------------------------------------------------------------ 16-mixed
-def test_16_mixed_on_a_cpu_is_replaced_by_bf16_mixed_without_a_scaler():
+def test_16_mixed_on_a_cpu_is_replaced_by_bf16_mixed_without_a_scaler(tiny_trainer):
     with pytest.warns(UserWarning, match="AMP with fp16 is not supported on CPU. Using `precision='bf16-mixed'`"):
-        trainer = _trainer("16-mixed", limit_train_batches=1)
+        trainer = tiny_trainer(precision="16-mixed", limit_train_batches=1)
     assert trainer.precision == "bf16-mixed" and trainer.precision_plugin.scaler is None
     seed_everything(0)
     model = DARTS(search_space=NB201[0], space_options=NB201[1], num_classes=4, grad_clip=5.0, arch_grad_clip=1.0)
@@ -144,9 +135,9 @@ def test_16_mixed_on_a_cpu_is_replaced_by_bf16_mixed_without_a_scaler():
     assert dtypes == [torch.bfloat16] * 2
 
 
-def _fp16_trainer(init_scale=2.0**16, **kwargs):
+def _fp16_trainer(tiny_trainer, init_scale=2.0**16, **kwargs):
     scaler = torch.amp.GradScaler("cpu", init_scale=init_scale)
-    return _trainer(plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)], **kwargs), scaler
+    return tiny_trainer(plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)], **kwargs), scaler
 
 
 @pytest.mark.parametrize(
@@ -159,13 +150,13 @@ def _fp16_trainer(init_scale=2.0**16, **kwargs):
         pytest.param(DARTS_SPACE, 2, id="darts-2"),
     ],
 )
-def test_16_mixed_with_a_cpu_grad_scaler_runs_both_orders(space, order):
+def test_16_mixed_with_a_cpu_grad_scaler_runs_both_orders(space, order, tiny_trainer):
     seed_everything(0)
     model = DARTS(search_space=space[0], space_options=space[1], num_classes=4, order=order, grad_clip=5.0,
                   arch_grad_clip=1.0)  # fmt: skip
     dtypes = _record_forward_dtypes(model)
     before = _params(model)
-    trainer, scaler = _fp16_trainer(max_epochs=2)
+    trainer, scaler = _fp16_trainer(tiny_trainer, max_epochs=2)
     assert trainer.precision == "16-mixed"
     trainer.fit(model, _datamodule())
     assert not model.optimizers()[0].optimizer.param_groups[0]["fused"]
@@ -205,13 +196,13 @@ class RecordScaledSteps(DARTS):
         return grads, loss, logits
 
 
-def test_16_mixed_scales_the_loss_and_clips_the_unscaled_gradients():
+def test_16_mixed_scales_the_loss_and_clips_the_unscaled_gradients(tiny_trainer):
     seed_everything(0)
     # both thresholds below the gradient norms (about 5 and 0.3): every finite step is clipped
     clip, arch_clip = 1.0, 0.05
     model = RecordScaledSteps(search_space=NB201[0], space_options=NB201[1], num_classes=4, order=1,
                               grad_clip=clip, arch_grad_clip=arch_clip)  # fmt: skip
-    trainer, scaler = _fp16_trainer(max_epochs=2)
+    trainer, scaler = _fp16_trainer(tiny_trainer, max_epochs=2)
     trainer.fit(model, _datamodule())
     assert len(model.at_clip) == len(model.at_step) == 8
     finite = 0
@@ -228,13 +219,13 @@ def test_16_mixed_scales_the_loss_and_clips_the_unscaled_gradients():
 
 @pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before `optimizer.step\\(\\)`")
 @pytest.mark.parametrize("order", [1, 2])
-def test_16_mixed_skips_the_steps_whose_scaled_gradients_overflow(order):
+def test_16_mixed_skips_the_steps_whose_scaled_gradients_overflow(order, tiny_trainer):
     seed_everything(0)
     model = DARTS(search_space=NB201[0], space_options=NB201[1], num_classes=4, order=order, grad_clip=5.0,
                   arch_grad_clip=1.0)  # fmt: skip
     before = _params(model)
     # a scale of 2^40 overflows float16 in every backward pass: each step is skipped and halves the scale
-    trainer, scaler = _fp16_trainer(init_scale=2.0**40, limit_train_batches=1)
+    trainer, scaler = _fp16_trainer(tiny_trainer, init_scale=2.0**40, limit_train_batches=1)
     trainer.fit(model, _datamodule())
     assert scaler.get_scale() == 2.0**38  # the weight step and the architecture step both found inf
     for name, p in model.named_parameters():
@@ -243,11 +234,11 @@ def test_16_mixed_skips_the_steps_whose_scaled_gradients_overflow(order):
     assert not weight_opt.optimizer.state and not arch_opt.optimizer.state  # their `step` never ran
 
 
-def test_16_mixed_second_order_arch_gradient_reaches_adam_unscaled_once():
+def test_16_mixed_second_order_arch_gradient_reaches_adam_unscaled_once(tiny_trainer):
     seed_everything(0)
     model = RecordScaledSteps(search_space=NB201[0], space_options=NB201[1], num_classes=4, order=2,
                               grad_clip=5.0, arch_grad_clip=None)  # fmt: skip
-    trainer, scaler = _fp16_trainer(max_epochs=2)
+    trainer, scaler = _fp16_trainer(tiny_trainer, max_epochs=2)
     trainer.fit(model, _datamodule())
     arch_steps = [grads for is_arch, _, grads in model.at_step if is_arch]
     assert len(arch_steps) == len(model.unrolled) == 4

@@ -1,12 +1,15 @@
+import functools
 import json
 import math
 
 import numpy as np
 import pytest
 import torch
-from lightning import Callback, Trainer, seed_everything
+import torch.nn.functional as F
+from lightning import Callback, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from lightning_nas.benchmarks import rank_consistency
 from lightning_nas.callbacks import CandidatePoolStopping, GenotypeExport
 from lightning_nas.datamodules import ArraySearchDataModule
 from lightning_nas.methods import SPOS, GreedyNAS, class_balanced_subset, surrogate_rank_consistency
@@ -39,17 +42,10 @@ def _greedy(**kwargs):
     return GreedyNAS(**{**options, **kwargs})
 
 
-def _trainer(tmp_path, **kwargs):
-    options = {
-        "max_epochs": 1,
-        "logger": False,
-        "enable_checkpointing": False,
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-        "limit_val_batches": 1,
-        "default_root_dir": tmp_path,
-    }
-    return Trainer(**{**options, **kwargs})
+@pytest.fixture
+def tiny_trainer(tiny_trainer):
+    """The shared tiny Trainer (tests/conftest.py) on Lightning's choice of device, one validation batch by default."""
+    return functools.partial(tiny_trainer, accelerator="auto", devices="auto", limit_val_batches=1)
 
 
 class Record(Callback):
@@ -115,7 +111,9 @@ def test_sampling_follows_epsilon():
     assert (np.abs(counts - len(drawn) / 5) < 5 * math.sqrt(len(drawn) * 0.2 * 0.8)).all()  # U(P)
     assert sum(model.sample_candidates(200, 0.0)[1]) == 0
     assert sum(model.sample_candidates(200, 1.0)[1]) == 200
-    with pytest.raises(ValueError, match="`epsilon` must be in"):
+    with pytest.raises(
+        ValueError, match=r"`GreedyNAS.sample_candidates\(epsilon=1.5\)`: `epsilon` must be a number in \[0, 1\]"
+    ):
         model.sample_candidates(3, 1.5)
 
 
@@ -129,11 +127,11 @@ def test_epsilon_ramps_linearly_after_warmup_and_is_held():
         _greedy(warmup_steps=0).epsilon_at(3)
 
 
-def test_fit_warms_up_uniformly_then_trains_the_kept_paths_one_per_step(tmp_path):
+def test_fit_warms_up_uniformly_then_trains_the_kept_paths_one_per_step(tiny_trainer):
     seed_everything(0)
     model = _greedy(warmup_steps=3)
     record = Record()
-    trainer = _trainer(tmp_path, max_epochs=2, callbacks=[record])
+    trainer = tiny_trainer(max_epochs=2, callbacks=[record])
     trainer.fit(model, _data())
     steps = record.steps
     assert len(steps) == 8 and trainer.global_step == 8
@@ -168,7 +166,7 @@ def test_fit_warms_up_uniformly_then_trains_the_kept_paths_one_per_step(tmp_path
         assert ((out["el2n"] >= 0) & (out["el2n"] <= math.sqrt(2) + 1e-6)).all()
 
 
-def test_parameters_outside_the_trained_path_are_not_updated(tmp_path):
+def test_parameters_outside_the_trained_path_are_not_updated(tiny_trainer):
     seed_everything(0)
     model = _greedy(warmup_steps=0)
 
@@ -182,14 +180,14 @@ def test_parameters_outside_the_trained_path_are_not_updated(tmp_path):
                 if id(p) not in used:  # no gradient: no weight decay, no momentum, no change at all
                     assert torch.equal(self.before[name], p.detach()), name
 
-    _trainer(tmp_path, max_steps=3, callbacks=[Check()], limit_val_batches=0).fit(model, _data())
+    tiny_trainer(max_steps=3, callbacks=[Check()], limit_val_batches=0).fit(model, _data())
 
 
-def test_surrogate_batch_is_class_balanced_from_the_architecture_split(tmp_path):
+def test_surrogate_batch_is_class_balanced_from_the_architecture_split(tiny_trainer):
     seed_everything(0)
     model = _greedy(surrogate_size=8)
     datamodule = _data()
-    _trainer(tmp_path, max_steps=1, limit_val_batches=0).fit(model, datamodule)
+    tiny_trainer(max_steps=1, limit_val_batches=0).fit(model, datamodule)
     ids = model.surrogate_ids
     assert len(ids) == 8 and set(ids.tolist()) <= set(datamodule.active_ids("val").tolist())
     assert np.bincount(datamodule.labels[ids], minlength=4).tolist() == [2, 2, 2, 2]
@@ -216,10 +214,10 @@ def test_class_balanced_subset_water_fills_small_classes():
 
 
 # ---------------------------------------------------------------------------------------------- resume / state
-def test_resume_restores_pool_epsilon_queue_and_weights_exactly(tmp_path):
+def test_resume_restores_pool_epsilon_queue_and_weights_exactly(tmp_path, tiny_trainer):
     def run(callbacks=(), ckpt_path=None):
         model = _greedy(warmup_steps=2, keep_paths=2)  # 5 batches per epoch: a round spans the epoch boundary
-        trainer = _trainer(tmp_path, max_epochs=3, callbacks=list(callbacks), enable_checkpointing=bool(callbacks))
+        trainer = tiny_trainer(max_epochs=3, callbacks=list(callbacks), enable_checkpointing=bool(callbacks))
         trainer.fit(model, _data(n=40), ckpt_path=ckpt_path)
         return model, trainer
 
@@ -248,22 +246,22 @@ def test_resume_restores_pool_epsilon_queue_and_weights_exactly(tmp_path):
     assert set(checkpoint["single_path_search"]) >= {"pool", "queue", "generator", "epsilon", "surrogate_ids"}
 
 
-def test_pool_stopping_on_a_greedy_supernet(tmp_path):
+def test_pool_stopping_on_a_greedy_supernet(tiny_trainer):
     seed_everything(0)
     model = _greedy(warmup_steps=2, pool_size=2, num_paths=2, keep_paths=2, epsilon_max=1.0, epsilon_steps=1)
     stopping = CandidatePoolStopping(alpha=0.0, interval=2)
-    trainer = _trainer(tmp_path, max_epochs=10, callbacks=[stopping], limit_val_batches=0)
+    trainer = tiny_trainer(max_epochs=10, callbacks=[stopping], limit_val_batches=0)
     trainer.fit(model, _data())
     # ε = 1: every round re-draws the pool's two paths, so the pool freezes and training stops
     assert stopping.stopped_step is not None and trainer.global_step == stopping.stopped_step < 40
 
 
 # ------------------------------------------------------------------------------------------------------ SPOS
-def test_spos_trains_uniform_paths_and_validates_its_reference_path(tmp_path):
+def test_spos_trains_uniform_paths_and_validates_its_reference_path(tmp_path, tiny_trainer):
     seed_everything(0)
     model = SPOS(space_options=TINY, num_classes=4, seed=5)
     record = Record()
-    trainer = _trainer(tmp_path, max_epochs=2, callbacks=[record, GenotypeExport(dirpath=str(tmp_path))])
+    trainer = tiny_trainer(max_epochs=2, callbacks=[record, GenotypeExport(dirpath=str(tmp_path))])
     trainer.fit(model, _data())
     assert model.candidate_pool == [] and model.candidate_pool_capacity is None
     assert len({str(s["path"]) for s in record.steps}) == len(record.steps)  # a fresh uniform path every step
@@ -276,35 +274,62 @@ def test_spos_trains_uniform_paths_and_validates_its_reference_path(tmp_path):
     # the same seed gives the same paths
     seed_everything(0)
     again = Record()
-    _trainer(tmp_path, max_epochs=2, callbacks=[again]).fit(SPOS(space_options=TINY, num_classes=4, seed=5), _data())
+    tiny_trainer(max_epochs=2, callbacks=[again]).fit(SPOS(space_options=TINY, num_classes=4, seed=5), _data())
     assert [str(s["path"]) for s in again.steps] == [str(s["path"]) for s in record.steps]
 
 
-def test_genotype_export_writes_the_best_pool_path(tmp_path):
+def test_genotype_export_writes_the_best_pool_path(tmp_path, tiny_trainer):
     seed_everything(0)
     model = _greedy(warmup_steps=1)
-    _trainer(tmp_path, max_epochs=1, callbacks=[GenotypeExport(dirpath=str(tmp_path))]).fit(model, _data())
+    tiny_trainer(max_epochs=1, callbacks=[GenotypeExport(dirpath=str(tmp_path))]).fit(model, _data())
     saved = json.loads((tmp_path / "genotype.json").read_text())
     assert saved["genotype"] == str(model.candidate_pool[0][1])
 
 
 # ------------------------------------------------------------------------------------------- rank consistency
-def test_surrogate_rank_consistency_is_perfect_when_the_surrogate_is_the_whole_split(tmp_path):
+def _scores_one_by_one(supernet, paths, batches):
+    """Mean cross-entropy and accuracy of every path, one sample at a time in eval mode (the brute force)."""
+    samples = [(x[i : i + 1], y[i : i + 1]) for x, y, *_ in batches for i in range(len(y))]
+    supernet.eval()
+    with torch.no_grad():
+        logits = [[supernet(x, path) for x, _ in samples] for path in paths]
+    supernet.train()
+    losses = [np.mean([F.cross_entropy(z, y).item() for z, (_, y) in zip(row, samples)]) for row in logits]
+    accs = [np.mean([int(z.argmax(1) == y) for z, (_, y) in zip(row, samples)]) for row in logits]
+    return np.asarray(losses), np.asarray(accs)
+
+
+def test_surrogate_rank_consistency_is_perfect_when_the_surrogate_is_the_whole_split(tiny_trainer):
     seed_everything(0)
     model = SPOS(space_options=TINY, num_classes=4, seed=0)
     datamodule = _data()
-    _trainer(tmp_path, max_steps=4, limit_val_batches=0).fit(model, datamodule)
+    tiny_trainer(max_steps=4, limit_val_batches=0).fit(model, datamodule)
     whole = surrogate_rank_consistency(model, datamodule, num_paths=6, surrogate_size=16, progress=False)
     assert whole["spearman_loss"] == pytest.approx(1.0) and whole["kendall_loss"] == pytest.approx(1.0)
     assert whole["num_paths"] == 6 and whole["surrogate_size"] == 16 and whole["val_size"] == 16
     part = surrogate_rank_consistency(model, datamodule, num_paths=6, surrogate_size=4, progress=False)
     assert set(part) == set(whole)
-    for key in ("spearman_loss", "kendall_loss"):
-        assert -1.0 <= part[key] <= 1.0
-    for key in ("spearman", "kendall", "spearman_acc", "kendall_acc"):  # NaN when every path has the same accuracy
-        assert math.isnan(part[key]) or -1.0 <= part[key] <= 1.0
+    # the same numbers from a sample-by-sample evaluation of the same paths on the same images
+    paths = [model.space.random_path(g) for g in [torch.Generator().manual_seed(0)] for _ in range(6)]
+    val_ids = np.asarray(datamodule.active_ids("val"))
+    surrogate_ids = class_balanced_subset(val_ids, np.asarray(datamodule.labels)[val_ids], 4, seed=model.seed)
+    sur_loss, sur_acc = _scores_one_by_one(model.supernet, paths, datamodule.pool_dataloader(surrogate_ids))
+    full_loss, full_acc = _scores_one_by_one(model.supernet, paths, datamodule.pool_dataloader(val_ids))
+    expected = {
+        "": rank_consistency(full_acc, -sur_loss),  # surrogate loss vs full-split accuracy (Table 3)
+        "_acc": rank_consistency(full_acc, sur_acc),
+        "_loss": rank_consistency(-full_loss, -sur_loss),
+    }
+    for suffix, coefficients in expected.items():  # NaN when every path has the same accuracy
+        for name in ("spearman", "kendall"):
+            assert part[name + suffix] == pytest.approx(coefficients[name], abs=1e-6, nan_ok=True)
+    assert part["mean_val_acc"] == pytest.approx(full_acc.mean()) and part["surrogate_size"] == 4
+    assert part["mean_val_loss"] == pytest.approx(full_loss.mean(), rel=1e-6)
+    assert part["mean_surrogate_loss"] == pytest.approx(sur_loss.mean(), rel=1e-6)
     with pytest.raises(ValueError, match="surrogate_size=99"):
         surrogate_rank_consistency(model, datamodule, num_paths=3, surrogate_size=99, progress=False)
+    with pytest.raises(ValueError, match=r"consistency\(num_paths=1\)`: `num_paths` must be an integer >= 2"):
+        surrogate_rank_consistency(model, datamodule, num_paths=1, progress=False)
 
 
 # ------------------------------------------------------------------------------------------------------ errors
@@ -328,15 +353,15 @@ def test_bad_arguments_are_rejected(kwargs, match):
         _greedy(**kwargs)
 
 
-def test_a_surrogate_larger_than_the_architecture_split_is_rejected(tmp_path):
+def test_a_surrogate_larger_than_the_architecture_split_is_rejected(tiny_trainer):
     with pytest.raises(ValueError, match="surrogate_size=99"):
-        _trainer(tmp_path).fit(_greedy(surrogate_size=99), _data())
+        tiny_trainer().fit(_greedy(surrogate_size=99), _data())
 
 
-def test_paired_batches_are_rejected(tmp_path):
+def test_paired_batches_are_rejected(tiny_trainer):
     x, y = _arrays()
     with pytest.raises(ValueError, match="paired=False"):
-        _trainer(tmp_path).fit(SPOS(space_options=TINY, num_classes=4), ArraySearchDataModule(x, y, batch_size=4))
+        tiny_trainer().fit(SPOS(space_options=TINY, num_classes=4), ArraySearchDataModule(x, y, batch_size=4))
 
 
 # --------------------------------------------------------------------------------------------------------- DDP
@@ -374,12 +399,11 @@ class CheckRanks(Callback):
         (self.out_dir / f"rank{trainer.global_rank}.json").write_text(json.dumps(state))
 
 
-def test_ddp_ranks_hold_the_same_pool_and_stop_together(tmp_path):
+def test_ddp_ranks_hold_the_same_pool_and_stop_together(tmp_path, tiny_trainer):
     """Two CPU processes (gloo), plain DDP (find_unused_parameters=False): same paths, same pool, same stop."""
     seed_everything(0)
     model = _greedy(warmup_steps=2, pool_size=4, epsilon_steps=4)
-    trainer = _trainer(
-        tmp_path,
+    trainer = tiny_trainer(
         accelerator="cpu",
         strategy="ddp_spawn",
         devices=2,

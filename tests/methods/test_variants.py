@@ -1,10 +1,11 @@
 """PC-DARTS, beta-DARTS and P-DARTS on both spaces, and training a discovered architecture."""
 
+import functools
 import json
 
 import pytest
 import torch
-from lightning import Callback, Trainer, seed_everything
+from lightning import Callback, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lightning_nas.callbacks import GenotypeExport
@@ -33,20 +34,10 @@ def _data(n=48, size=16, classes=4, **kwargs):
     return ArraySearchDataModule(x, y, batch_size=16, **kwargs)
 
 
-def _trainer(tmp_path, **kwargs):
-    defaults = dict(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=2,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        default_root_dir=tmp_path,
-        limit_val_batches=1,
-    )
-    defaults.update(kwargs)
-    return Trainer(**defaults)
+@pytest.fixture
+def tiny_trainer(tiny_trainer):
+    """The shared tiny Trainer (tests/conftest.py): two epochs, one validation batch by default."""
+    return functools.partial(tiny_trainer, max_epochs=2, limit_val_batches=1)
 
 
 class InterruptAfter(Callback):
@@ -60,7 +51,7 @@ class InterruptAfter(Callback):
 
 # ---------------------------------------------------------------------------------------------------------- PC-DARTS
 @pytest.mark.parametrize("space", sorted(SPACES))
-def test_pcdarts_short_search_gives_a_valid_genotype(tmp_path, space):
+def test_pcdarts_short_search_gives_a_valid_genotype(tmp_path, tiny_trainer, space):
     options, genotype_type = SPACES[space]
     seed_everything(0)
     model = PCDARTS(search_space=space, space_options=options, num_classes=4, partial_channels=4, arch_warmup_epochs=1)
@@ -68,7 +59,7 @@ def test_pcdarts_short_search_gives_a_valid_genotype(tmp_path, space):
     assert any("beta" in n for n in names)
     before = [p.detach().clone() for p in model.arch_parameters()]
     export = GenotypeExport(dirpath=str(tmp_path))
-    _trainer(tmp_path, callbacks=[export]).fit(model, _data())
+    tiny_trainer(callbacks=[export]).fit(model, _data())
     genotype = model.genotype()
     assert isinstance(genotype, genotype_type)
     assert genotype_type.from_string(str(genotype)) == genotype
@@ -92,13 +83,13 @@ def test_beta_decay_gradient_is_the_softmax_over_edges():
 
 
 @pytest.mark.parametrize("space", sorted(SPACES))
-def test_beta_darts_regularizes_the_architecture_step(tmp_path, space):
+def test_beta_darts_regularizes_the_architecture_step(tiny_trainer, space):
     options, genotype_type = SPACES[space]
 
     def search(model_cls, **kwargs):
         seed_everything(3)
         model = model_cls(search_space=space, space_options=options, num_classes=4, **kwargs)
-        _trainer(tmp_path, max_epochs=2).fit(model, _data())
+        tiny_trainer(max_epochs=2).fit(model, _data())
         return model
 
     plain = search(DARTS)
@@ -145,11 +136,11 @@ class RecordStages(Callback):
 
 
 @pytest.mark.parametrize("space", sorted(SPACES))
-def test_pdarts_drops_operations_and_deepens_at_stage_boundaries(tmp_path, space):
+def test_pdarts_drops_operations_and_deepens_at_stage_boundaries(tiny_trainer, space):
     seed_everything(0)
     model = _pdarts(space)
     recorder = RecordStages()
-    _trainer(tmp_path, max_epochs=3, callbacks=[recorder]).fit(model, _data())
+    tiny_trainer(max_epochs=3, callbacks=[recorder]).fit(model, _data())
     expected_ops = [8, 5, 3] if space == "darts" else [5, 4, 3]
     assert [(s, k) for s, k, _ in recorder.stages] == list(zip([0, 1, 2], expected_ops))
     assert recorder.stages[0][2] < recorder.stages[1][2] < recorder.stages[2][2]
@@ -190,17 +181,17 @@ def test_pdarts_skip_dropout_schedule():
         _pdarts("nasbench201", skip_dropout=[0.1, 0.4])
 
 
-def test_pdarts_needs_max_epochs_equal_to_the_stages(tmp_path):
+def test_pdarts_needs_max_epochs_equal_to_the_stages(tiny_trainer):
     with pytest.raises(ValueError, match="max_epochs=3"):
-        _trainer(tmp_path, max_epochs=2).fit(_pdarts("nasbench201"), _data())
+        tiny_trainer(max_epochs=2).fit(_pdarts("nasbench201"), _data())
 
 
 @pytest.mark.parametrize("space", sorted(SPACES))
-def test_pdarts_resume_between_stages_gives_the_same_genotype(tmp_path, space):
+def test_pdarts_resume_between_stages_gives_the_same_genotype(tmp_path, tiny_trainer, space):
     def run(ckpt_path=None, callbacks=()):
         seed_everything(5)
         model = _pdarts(space)
-        _trainer(tmp_path, max_epochs=3, callbacks=list(callbacks), enable_checkpointing=True).fit(
+        tiny_trainer(max_epochs=3, callbacks=list(callbacks), enable_checkpointing=True).fit(
             model, _data(), ckpt_path=ckpt_path
         )
         return model
@@ -235,7 +226,7 @@ def test_cutout_zeroes_one_square_per_image():
         ("darts", DARTS_V2, {"C": 8, "layers": 3, "auxiliary": True}),
     ],
 )
-def test_architecture_training_trains_the_discrete_network(tmp_path, space, genotype, options):
+def test_architecture_training_trains_the_discrete_network(tiny_trainer, space, genotype, options):
     seed_everything(0)
     model = ArchitectureTraining(
         genotype=genotype, search_space=space, space_options=options, num_classes=4, cutout=4, drop_path_prob=0.2
@@ -244,7 +235,7 @@ def test_architecture_training_trains_the_discrete_network(tmp_path, space, geno
     g = torch.Generator().manual_seed(1)
     x, y = torch.rand(40, 3, 16, 16, generator=g), torch.arange(40) % 4
     datamodule = ArraySearchDataModule(x, y, x_test=x[:8], y_test=y[:8], batch_size=8, retrain=True)
-    trainer = _trainer(tmp_path, max_epochs=2)
+    trainer = tiny_trainer(max_epochs=2)
     trainer.fit(model, datamodule)
     assert str(model.genotype()) == genotype
     assert trainer.num_training_batches == 5  # the whole pool (both splits), unpaired

@@ -14,6 +14,8 @@ from lightning_nas.spaces import (
     NB201_OPS,
     DARTSGenotype,
     DARTSSupernet,
+    Genotype,
+    GenotypeEdge,
     NASBench201Genotype,
     NASBench201Supernet,
 )
@@ -277,3 +279,60 @@ def test_curves_and_png_files(tmp_path):
         plots.plot_curves({"loss": {"train": ([0, 1], [1, 2, 3])}})
     with pytest.raises(ValueError, match="at least one series"):
         plots.plot_curves({"loss": {}})
+
+
+# ------------------------------------------------------------------------------------------- any space's genotype
+@dataclass(frozen=True)
+class TwoCellGenotype(Genotype):
+    """A genotype of a space that is not registered: the plots read only its edges."""
+
+    space = "_unregistered"
+    ops: tuple
+
+    @classmethod
+    def from_string(cls, s):
+        return cls(tuple(s.split(",")))
+
+    def __str__(self):
+        return ",".join(self.ops)
+
+    def edges(self):
+        return tuple(
+            GenotypeEdge(cell, f"{t}<-{s}", op, s, t)
+            for cell, (s, t), op in zip(("a", "a", "b"), ((0, 1), (1, 2), (0, 1)), self.ops, strict=True)
+        )
+
+
+class UnlabelledSupernet(torch.nn.Module):
+    cell_types = ("a",)
+
+    def __init__(self):
+        super().__init__()
+        self.arch_alpha = torch.nn.Parameter(torch.tensor([[0.0, 1.0], [2.0, 0.0]]))
+
+    def op_weights(self, cell):
+        return torch.softmax(self.arch_alpha, dim=-1)
+
+    def edge_ops(self, cell):
+        return [["my_conv", "my_skip"]] * 2
+
+    def genotype(self):
+        return TwoCellGenotype(("my_skip", "my_conv", "my_conv"))
+
+
+def test_a_genotype_of_an_unknown_space_is_drawn_from_its_edges():
+    genotype = TwoCellGenotype(("my_skip", "my_conv", "my_conv"))
+    fig = plots.plot_cell(genotype)
+    assert len(fig.axes) == 2
+    assert sorted(t for t in _texts(fig.axes[0]) if t.startswith("my_")) == ["my_conv", "my_skip"]
+    assert {"input", "output"} <= set(_texts(fig.axes[0]))
+    with pytest.raises(ValueError, match="`cell` must be 'a', 'b' or None"):
+        plots.plot_cell(genotype, cell="c")
+    history = plots.plot_genotype_history([genotype, TwoCellGenotype(("my_conv",) * 3)])
+    assert [t.get_text() for t in history.axes[0].get_yticklabels()] == ["a: 1<-0", "a: 2<-1", "b: 1<-0"]
+    table = plots.arch_weights(UnlabelledSupernet())["a"]
+    assert table.edges == ("1<-0", "2<-1") and table.ops == ("my_conv", "my_skip")  # rows: the genotype's edge labels
+    framed = plots.plot_arch_weights(UnlabelledSupernet())
+    assert len(framed.axes[0].patches) == 2  # the genotype's op on each edge
+    chain = plots.plot_cell(["x1", "x2", "x3"])  # a chain that is no MobileNet path: one row
+    assert [t for t in _texts(chain.axes[0]) if t.startswith("x")] == ["x1", "x2", "x3"]

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from lightning import Trainer, seed_everything
+from lightning import seed_everything
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from lightning_nas.callbacks import SearchPlots, VoEPruning
@@ -16,33 +16,23 @@ pytest.importorskip("matplotlib")
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def _search(tmp_path, callbacks, logger, max_epochs=3):
+def _search(tiny_trainer, callbacks, logger, max_epochs=3):
     seed_everything(0)
     g = torch.Generator().manual_seed(0)
     y = torch.arange(48) % 3
     datamodule = ArraySearchDataModule(torch.rand(48, 3, 8, 8, generator=g), y, batch_size=8, seed=0)
     model = DARTS(search_space="nasbench201", space_options={"C": 4, "N": 1}, num_classes=3, arch_lr=0.05)
-    trainer = Trainer(
-        accelerator="cpu",
-        max_epochs=max_epochs,
-        callbacks=callbacks,
-        logger=logger,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        limit_val_batches=0,
-        default_root_dir=tmp_path,
-    )
+    trainer = tiny_trainer(max_epochs=max_epochs, callbacks=callbacks, logger=logger, limit_val_batches=0)
     trainer.fit(model, datamodule)
     return trainer, datamodule
 
 
-def test_plots_are_written_as_png_and_to_tensorboard_and_follow_the_pruning(tmp_path):
+def test_plots_are_written_as_png_and_to_tensorboard_and_follow_the_pruning(tmp_path, tiny_trainer):
     pytest.importorskip("tensorboardX")
     pruning = VoEPruning(interval=2, train_ratio=0.25, val_ratio=0.5)
     plots = SearchPlots(every_n_epochs=2, keep_epochs=True)
     logger = TensorBoardLogger(tmp_path, name="tb")
-    trainer, datamodule = _search(tmp_path, [pruning, plots], logger)
+    trainer, datamodule = _search(tiny_trainer, [pruning, plots], logger)
     folder = Path(trainer.log_dir) / "plots"
     names = ("arch_weights", "cell", "remaining_samples")
     assert sorted(p.name for p in folder.iterdir()) == sorted(
@@ -64,9 +54,9 @@ def test_plots_are_written_as_png_and_to_tensorboard_and_follow_the_pruning(tmp_
     assert all(sum(entry[f"{s}_classes"]) == entry[s][0] for entry in counts.values() for s in ("train", "val"))
 
 
-def test_csv_logger_gets_png_files_only_and_the_counts_survive_a_state_round_trip(tmp_path):
+def test_csv_logger_gets_png_files_only_and_the_counts_survive_a_state_round_trip(tmp_path, tiny_trainer):
     plots = SearchPlots(every_n_epochs=5, arch_weights=False, cell=False)
-    trainer, _ = _search(tmp_path, [plots], CSVLogger(tmp_path, name="csv"), max_epochs=2)
+    trainer, _ = _search(tiny_trainer, [plots], CSVLogger(tmp_path, name="csv"), max_epochs=2)
     folder = Path(trainer.log_dir) / "plots"
     assert [p.name for p in folder.iterdir()] == ["remaining_samples.png"]  # drawn once, at the end of fit
     restored = SearchPlots()
@@ -88,7 +78,7 @@ def test_bad_arguments(kwargs, match):
         SearchPlots(**kwargs)
 
 
-def test_greedynas_search_draws_the_candidate_pool_and_the_mobilenet_path(tmp_path):
+def test_greedynas_search_draws_the_candidate_pool_and_the_mobilenet_path(tmp_path, tiny_trainer):
     from lightning_nas.methods import GreedyNAS
 
     seed_everything(0)
@@ -107,17 +97,7 @@ def test_greedynas_search_draws_the_candidate_pool_and_the_mobilenet_path(tmp_pa
         seed=0,
     )
     plots = SearchPlots(dirpath=str(tmp_path / "plots"))
-    trainer = Trainer(
-        accelerator="cpu",
-        max_epochs=1,
-        callbacks=[plots],
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        limit_val_batches=1,
-        default_root_dir=tmp_path,
-    )
+    trainer = tiny_trainer(callbacks=[plots], limit_val_batches=1)
     with pytest.warns(UserWarning, match="no architecture-weight heatmap"):
         trainer.fit(model, datamodule)
     assert model.candidate_pool

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 import torch
-from lightning import Callback, Trainer, seed_everything
+from lightning import Callback, seed_everything
 
 from lightning_nas.datamodules import ReducedDataModule
 from lightning_nas.methods import ArchitectureTraining
@@ -63,7 +63,7 @@ def _state(result):
 
 
 # ---------------------------------------------------------------------------------------------- schedule_epochs
-def test_schedule_epochs_spreads_one_cosine_over_a_longer_run(tmp_path):
+def test_schedule_epochs_spreads_one_cosine_over_a_longer_run(tiny_trainer):
     seed_everything(0)
     x, y = _arrays()
     from lightning_nas.datamodules import ArraySearchDataModule
@@ -71,15 +71,7 @@ def test_schedule_epochs_spreads_one_cosine_over_a_longer_run(tmp_path):
     model = ArchitectureTraining(
         NB201, "nasbench201", {"C": 4, "N": 1}, num_classes=3, lr=0.1, cutout=0, schedule_epochs=4
     )
-    trainer = Trainer(
-        accelerator="cpu",
-        max_epochs=2,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = tiny_trainer(max_epochs=2)
     trainer.fit(model, ArraySearchDataModule(x, y, batch_size=30, paired=False))
     scheduler = trainer.lr_scheduler_configs[0].scheduler
     assert scheduler.T_max == 4

@@ -287,7 +287,7 @@ def test_evolve_prints_each_top_network_with_its_fitness(tmp_path, capsys, searc
 
 
 def test_evolve_trains_on_a_process_pool(tmp_path, monkeypatch):
-    import lightning_nas.search.evolution as evolution
+    import lightning_nas.search.executors as executors
 
     methods = []
 
@@ -295,7 +295,7 @@ def test_evolve_trains_on_a_process_pool(tmp_path, monkeypatch):
         methods.append(method)
         return multiprocessing.get_context("fork")
 
-    monkeypatch.setattr(evolution, "multiprocessing", types.SimpleNamespace(get_context=fork_instead))
+    monkeypatch.setattr(executors, "multiprocessing", types.SimpleNamespace(get_context=fork_instead))
     expected = evolve_main(["--config", str(_evolve_config(tmp_path / "local"))])
     history = evolve_main(
         ["--config", str(_evolve_config(tmp_path / "pool")), "--executor", "processes", "--max_workers", "2"]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from jsonargparse import ArgumentParser
+from lightning import LightningModule, Trainer
 from torch.nn import functional as F
 
 from lightning_nas.datamodules import ArraySearchDataModule, ReducedDataModule, resize_batch
@@ -230,6 +231,53 @@ def test_reduced_data_module_checks_its_arguments():
             ReducedDataModule(_base(), **kwargs)
 
 
-def test_setting_wraps_a_data_module():
-    dm = ReducedSetting.parse("c4r2s1e60").datamodule(_base(), seed=5)
-    assert isinstance(dm, ReducedDataModule) and (dm.resolution, dm.fraction, dm.seed) == (16, 0.5, 5)
+class _BatchRecorder(LightningModule):
+    """Records what a fit draws: the image shape and the ids of every training batch, per epoch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(3, 1)
+        self.shapes: set[tuple[int, ...]] = set()
+        self.ids: dict[int, list[int]] = {}
+
+    def training_step(self, batch, batch_idx):
+        x, _, index = batch
+        self.shapes.add(tuple(x.shape[1:]))
+        self.ids.setdefault(self.current_epoch, []).extend(index.tolist())
+        return self.layer(x.mean(dim=(2, 3))).sum()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def _fit(datamodule, epochs=2):
+    model = _BatchRecorder()
+    Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+    ).fit(model, datamodule=datamodule)
+    return model
+
+
+def test_a_setting_trains_on_r_by_r_images_and_a_seeded_fraction_s_of_the_weight_split():
+    setting = ReducedSetting.parse("c4r2s1e60")  # r = 16, s = 0.5
+    full = _base(n=100, size=32)
+    full.setup("fit")
+    weights = full.active_ids("train")  # 90 ids: EcoNAS holds 10 % out
+
+    model = _fit(setting.datamodule(_base(n=100, size=32), seed=5))
+    assert model.shapes == {(3, 16, 16)}  # 32 x 32 crops resized on transfer
+    assert sorted(model.ids) == [0, 1]
+    kept = sorted(model.ids[0])
+    assert len(kept) == 45 and len(set(kept)) == 45 and np.isin(kept, weights).all()  # floor(0.5 * 90), no repeats
+    assert sorted(model.ids[1]) == kept  # the same subset every epoch
+
+    again = _fit(setting.datamodule(_base(n=100, size=32), seed=5), epochs=1)
+    other = _fit(setting.datamodule(_base(n=100, size=32), seed=6), epochs=1)
+    assert sorted(again.ids[0]) == kept and sorted(other.ids[0]) != kept

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from lightning import Trainer, seed_everything
+from lightning import seed_everything
 
 from lightning_nas.datamodules import ArraySearchDataModule
 from lightning_nas.methods import DARTS, PCDARTS, PDARTS, BetaDARTS
@@ -191,19 +191,14 @@ def _data():
     return ArraySearchDataModule(x, y, batch_size=8)
 
 
-def _fit(method, fused, max_epochs=2, **kwargs):
+def _fit(tiny_trainer, method, fused, max_epochs=2, **kwargs):
     seed_everything(0)
     options = (
         {"C": 4, "fused": fused} if method is PDARTS else {"C": 4, "layers": 5, "fused": fused}
     )  # P-DARTS: per stage
     model = method(search_space="darts", space_options=options, num_classes=4, **kwargs)
-    Trainer(
-        accelerator="cpu",
+    tiny_trainer(
         max_epochs=max_epochs,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
         limit_train_batches=2,
         limit_val_batches=0,
         deterministic=True,
@@ -232,8 +227,8 @@ def _fit(method, fused, max_epochs=2, **kwargs):
     ],
     ids=["darts-1", "darts-2", "pcdarts", "betadarts", "pdarts"],
 )
-def test_methods_search_alike_fused_and_reference(method, kwargs):
-    runs = [_fit(method, fused, **kwargs) for fused in (False, True)]
+def test_methods_search_alike_fused_and_reference(method, kwargs, tiny_trainer):
+    runs = [_fit(tiny_trainer, method, fused, **kwargs) for fused in (False, True)]
     names = runs[0].supernet.arch_parameter_names()
     assert runs[1].supernet.fused and not runs[0].supernet.fused
     for name in names:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from lightning import Trainer, seed_everything
+from lightning import seed_everything
 from torch import Tensor, nn
 
 from lightning_nas.datamodules import ArraySearchDataModule
@@ -311,23 +311,11 @@ def float64():
     torch.set_default_dtype(default)
 
 
-def _search(method, fused: bool, tmp_path, max_epochs: int = 2, space_options=None, **kwargs):
+def _search(method, fused: bool, tiny_trainer, max_epochs: int = 2, space_options=None, **kwargs):
     seed_everything(0)
     options = {"C": 4, "N": 1} if space_options is None else dict(space_options)
     model = method(search_space="nasbench201", space_options={**options, "fused": fused}, num_classes=4, **kwargs)
-    trainer = Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=max_epochs,
-        precision="64-true",
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        default_root_dir=tmp_path,
-    )
+    trainer = tiny_trainer(max_epochs=max_epochs, precision="64-true", limit_val_batches=0, num_sanity_val_steps=0)
     trainer.fit(model, _data())
     return model
 
@@ -343,10 +331,10 @@ def _search(method, fused: bool, tmp_path, max_epochs: int = 2, space_options=No
     ],
     ids=["darts-1", "darts-2", "pcdarts", "betadarts", "pdarts"],
 )
-def test_search_with_fused_supernet_equals_reference(tmp_path, float64, method, kwargs):
+def test_search_with_fused_supernet_equals_reference(tiny_trainer, float64, method, kwargs):
     extra = {"max_epochs": 3, "space_options": {"C": 4}} if method is PDARTS else {}
-    reference = _search(method, False, tmp_path, **extra, **kwargs)
-    fused = _search(method, True, tmp_path, **extra, **kwargs)
+    reference = _search(method, False, tiny_trainer, **extra, **kwargs)
+    fused = _search(method, True, tiny_trainer, **extra, **kwargs)
     assert fused.supernet.fused and not reference.supernet.fused
     state_ref, state_fused = reference.state_dict(), fused.state_dict()
     assert list(state_fused) == list(state_ref)

@@ -1,463 +1,55 @@
-"""The MobileNet-like chain search space of ProxylessNAS, FairNAS, SPOS-mobile and GreedyNAS.
+"""The MobileNet chain space (:class:`MobileNetSpace`, registered as ``"mobilenet"``) and its networks.
 
-The network is a chain: a stem (Conv3x3, 32 channels, BN, activation), a fixed first block (MBConv k3 e1, 16
-channels), 21 searchable layers in 6 stages, and a head (Conv1x1 to 1280 channels, BN, activation, global average
-pool, dropout, Linear). The stages have (output channels, layers, stride of the first layer) = ``(24, 4, 2)``,
-``(40, 4, 2)``, ``(80, 4, 2)``, ``(96, 4, 1)``, ``(192, 4, 2)``, ``(320, 1, 1)`` (:data:`STAGES`).
-
-Each searchable layer picks one block (:data:`MOBILENET_CHOICES`): an inverted bottleneck ``"k{3,5,7}e{3,6}"``
-(kernel size times expansion ratio, :class:`MBConv`), the identity ``"id"``, and, with ``se=True``, an
-MBConv with squeeze-and-excitation ``"k{3,5,7}e{3,6}_se"``. The identity is legal only where a layer keeps its
-input shape, i.e. not at the 6 stage-first layers (:data:`STAGE_FIRST_LAYERS`), which choose among the MBConvs
-only. The plain space thus has 6 or 7 choices per layer (nominally 7**21 paths, really 6**6 * 7**15); the SE space
-has 12 or 13 (nominally 13**21).
-
-A path is a :class:`MobileNetPath`, one choice name per layer, written ``"k3e3-k5e6-id-..."``. The weight-sharing
-supernet (:class:`SinglePathSupernet`, SPOS style) holds every candidate block of every layer and runs exactly one
-per layer: ``supernet(x, path)``. The discrete network of a path (:class:`MobileNetNetwork`) has the same module
-structure, so the supernet's weights of a path can be copied into it (:meth:`MobileNetNetwork.load_from_supernet`).
-:meth:`MobileNetSpace.flops` and :meth:`MobileNetSpace.params` compute the multiply-accumulates and the parameter
-count of a path analytically, without building or running a network.
-
-Full-width ImageNet figures (``MobileNetSpace()``, 224 x 224, 1000 classes), as computed by ``flops``/``params``:
-
-==============  ============  ==========
-path            MACs          params
-==============  ============  ==========
-all ``k3e3``    257,422,208   3,191,928
-all ``k3e6``    472,620,800   4,684,776
-all ``k7e6``    606,590,720   5,103,336
-==============  ============  ==========
-
-ProxylessNAS-mobile (a mixed path of this space) is about 320M MACs and GreedyNAS's searched net 320M (FLOPs
-constraint 322M); the papers' "FLOPs" are multiply-accumulates, as here.
-
-The blocks are registered in the ``"mobilenet"`` op registry (:func:`~lightning_nas.spaces.get_op`); a factory
-takes ``(C_in, C_out, stride, *, residual, activation)`` and maps ``[B, C_in, H, W]`` to
-``[B, C_out, ceil(H / stride), ceil(W / stride)]``.
-
-References:
-    Han Cai, Ligeng Zhu and Song Han. ProxylessNAS: Direct Neural Architecture Search on Target Task and
-    Hardware. ICLR 2019 (the mobile macro structure and its MBConv choices; "zero" in a residual block is the
-    identity).
-    Xiangxiang Chu, Bo Zhang and Ruijun Xu. FairNAS: Rethinking Evaluation Fairness of Weight Sharing Neural
-    Architecture Search. ICCV 2021 (the same macro structure).
-    Zichao Guo et al. Single Path One-Shot Neural Architecture Search with Uniform Sampling. ECCV 2020
-    (the single-path supernet).
-    Shan You et al. GreedyNAS: Towards Fast One-Shot NAS with Greedy Supernet. CVPR 2020 (Section 5.1, "Search
-    space", and supplementary Table 5: this space, with identity and the SE option).
-    Mark Sandler et al. MobileNetV2: Inverted Residuals and Linear Bottlenecks. CVPR 2018 (the inverted bottleneck
-    and the width multiplier); Andrew Howard et al. Searching for MobileNetV3. ICCV 2019 (h-swish, hard sigmoid
-    squeeze-and-excitation).
+The networks are the single-path supernet (:class:`SinglePathSupernet`) and the discrete network of a path
+(:class:`MobileNetNetwork`); the space also counts a path's FLOPs and parameters analytically.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, ClassVar, Literal, cast
+from typing import ClassVar, cast
 
 import torch
 from torch import Tensor, nn
 
 from lightning_nas.spaces.base import (
     Genotype,
-    SearchSpace,
+    PathSupernet,
+    SinglePathSearchSpace,
     StepOrder,
+    _check_bool,
     _check_positive_int,
     get_op,
-    register_op,
     register_search_space,
 )
-
-if TYPE_CHECKING:
-    from typing_extensions import Self
-
-__all__ = [
-    "MBCONV_CHOICES",
-    "MOBILENET_CHOICES",
-    "SE_CHOICES",
-    "STAGES",
-    "STAGE_FIRST_LAYERS",
-    "Activation",
-    "MBConv",
-    "MobileNetLayer",
-    "MobileNetNetwork",
-    "MobileNetPath",
-    "MobileNetSpace",
-    "MobileNetVariant",
-    "SinglePathSupernet",
-    "SqueezeExcite",
-    "make_divisible",
-]
-
-SPACE_NAME = "mobilenet"
-
-MBCONV_CHOICES: tuple[str, ...] = ("k3e3", "k3e6", "k5e3", "k5e6", "k7e3", "k7e6")
-"""The 6 inverted-bottleneck choices ``k{kernel}e{expansion}``."""
-
-SE_CHOICES: tuple[str, ...] = tuple(f"{name}_se" for name in MBCONV_CHOICES)
-"""The 6 squeeze-and-excitation variants (``se=True`` only)."""
-
-IDENTITY = "id"
-
-MOBILENET_CHOICES: tuple[str, ...] = (*MBCONV_CHOICES, IDENTITY, *SE_CHOICES)
-"""All 13 choice names, in the order :meth:`MobileNetSpace.choices` lists them (the plain space's 7 first)."""
-
-STAGES: tuple[tuple[int, int, int], ...] = ((24, 4, 2), (40, 4, 2), (80, 4, 2), (96, 4, 1), (192, 4, 2), (320, 1, 1))
-"""The 6 searchable stages as (output channels at width 1, layers, stride of the first layer on ImageNet)."""
-
-CIFAR_STAGE_STRIDES: tuple[int, ...] = (1, 2, 2, 1, 2, 1)
-"""Stage strides of the CIFAR variant (whose stem has stride 1): 32 px inputs end at 4 px."""
-
-NUM_LAYERS = sum(n for _, n, _ in STAGES)
-
-STAGE_FIRST_LAYERS: tuple[int, ...] = tuple(sum(n for _, n, _ in STAGES[:s]) for s in range(len(STAGES)))
-"""Indices of the layers that open a stage (0, 4, 8, 12, 16, 20): they change the channels, so no identity."""
-
-STEM_CHANNELS = 32
-FIRST_BLOCK_CHANNELS = 16
-
-MobileNetVariant = Literal["imagenet", "cifar"]
-"""``"imagenet"``: stem stride 2 and the stage strides of :data:`STAGES` (32x downsampling); ``"cifar"``: stem
-stride 1 and stage strides :data:`CIFAR_STAGE_STRIDES` (8x downsampling)."""
-
-Activation = Literal["relu6", "hswish"]
-"""The activation of the stem, the blocks and the head: ReLU6 (ProxylessNAS) or h-swish (MobileNetV3)."""
-
-_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu6": nn.ReLU6, "hswish": nn.Hardswish}
-_SE_RATIO = 4
-_BLOCK_SPECS: dict[str, tuple[int, int, bool]] = {
-    f"k{k}e{e}{suffix}": (k, e, suffix == "_se") for suffix in ("", "_se") for k in (3, 5, 7) for e in (3, 6)
-}
-
-
-def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
-    """Round ``value`` to the nearest multiple of ``divisor``, at least ``min_value`` (default ``divisor``).
-
-    MobileNetV2's rule (``_make_divisible`` of the TensorFlow and torchvision code): if rounding down loses more
-    than 10 % of ``value``, one ``divisor`` is added.
-
-    Example:
-        >>> make_divisible(32 * 0.25), make_divisible(40 * 0.25), make_divisible(80 * 0.25), make_divisible(4)
-        (8, 16, 24, 8)
-    """
-    if min_value is None:
-        min_value = divisor
-    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
-        rounded += divisor
-    return rounded
-
-
-def _out_size(size: int, stride: int) -> int:
-    # a conv with an odd kernel k, padding k // 2 and stride s maps n pixels to ceil(n / s)
-    return (size - 1) // stride + 1
-
-
-# ------------------------------------------------------------------------------------------------- operations
-def _conv_bn(C_in: int, C_out: int, kernel_size: int, stride: int, groups: int = 1) -> list[nn.Module]:
-    return [
-        nn.Conv2d(C_in, C_out, kernel_size, stride=stride, padding=kernel_size // 2, groups=groups, bias=False),
-        nn.BatchNorm2d(C_out),
-    ]
-
-
-def _check_activation(owner: str, activation: object) -> None:
-    if activation not in _ACTIVATIONS:
-        raise ValueError(
-            f"`{owner}(activation={activation!r})`: `activation` must be one of {list(_ACTIVATIONS)}. "
-            f"Got {activation!r} instead."
-        )
-
-
-class SqueezeExcite(nn.Module):
-    """Squeeze-and-excitation with a hard-sigmoid gate: ``x * hsigmoid(W2 act(W1 avgpool(x) + b1) + b2)``.
-
-    As mmrazor's GreedyNAS SE space (``se_cfg``: ratio 4, h-swish then ``HSigmoid(bias=3, divisor=6)``), the
-    squeeze convolution's activation is the block's; MobileNetV3 uses ReLU there. Both 1x1 convolutions have a
-    bias (no BatchNorm).
-
-    Args:
-        channels: Channels of the input (the expanded channels of an MBConv).
-        squeeze_channels: Channels of the bottleneck, ``make_divisible(channels // 4)`` in this space.
-        activation: The activation after the squeeze convolution.
-    """
-
-    def __init__(self, channels: int, squeeze_channels: int, activation: Activation = "hswish") -> None:
-        super().__init__()
-        _check_activation(type(self).__name__, activation)
-        self.reduce = nn.Conv2d(channels, squeeze_channels, 1)
-        self.act = _ACTIVATIONS[activation]()
-        self.expand = nn.Conv2d(squeeze_channels, channels, 1)
-        self.gate = nn.Hardsigmoid()
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x * self.gate(self.expand(self.act(self.reduce(x.mean((2, 3), keepdim=True)))))
-
-
-class MBConv(nn.Module):
-    """The inverted bottleneck (MobileNetV2): expand, depthwise, (squeeze-and-excitation), project, (+ input).
-
-    ``expand`` is Conv1x1 to ``C_in * expand_ratio`` channels, BN, activation (absent when ``expand_ratio`` is
-    1); ``depthwise`` is a depthwise ``kernel_size`` conv with ``stride``, BN, activation; ``se`` is a
-    :class:`SqueezeExcite` on the expanded channels with ``make_divisible(mid // 4)`` squeeze channels;
-    ``project`` is Conv1x1 to ``C_out``, BN, no activation (linear bottleneck). The input is added to the output
-    when ``residual`` is true (by default when ``stride == 1`` and ``C_in == C_out``). Convolutions have no bias.
-
-    Args:
-        C_in: Input channels.
-        C_out: Output channels.
-        kernel_size: Odd kernel size of the depthwise convolution.
-        stride: Stride of the depthwise convolution.
-        expand_ratio: Expansion ratio ``e`` (the hidden width is ``C_in * e``, as ProxylessNAS and mmrazor).
-        se: Whether to add squeeze-and-excitation.
-        residual: Whether to add the input to the output; ``None`` adds it exactly when the shapes allow.
-        activation: ``"relu6"`` or ``"hswish"``.
-
-    Raises:
-        ValueError: If an argument is not a positive integer, ``kernel_size`` is even, ``activation`` is unknown,
-            or ``residual=True`` while the block changes the shape.
-
-    Example:
-        >>> block = MBConv(16, 16, kernel_size=5, stride=1, expand_ratio=6, se=True, activation="hswish")
-        >>> block(torch.randn(2, 16, 8, 8)).shape, block.use_residual
-        (torch.Size([2, 16, 8, 8]), True)
-        >>> MBConv(16, 24, 3, 2, 3)(torch.randn(2, 16, 7, 7)).shape
-        torch.Size([2, 24, 4, 4])
-    """
-
-    def __init__(
-        self,
-        C_in: int,
-        C_out: int,
-        kernel_size: int,
-        stride: int,
-        expand_ratio: int,
-        *,
-        se: bool = False,
-        residual: bool | None = None,
-        activation: Activation = "relu6",
-    ) -> None:
-        super().__init__()
-        owner = type(self).__name__
-        for arg, value in (
-            ("C_in", C_in),
-            ("C_out", C_out),
-            ("kernel_size", kernel_size),
-            ("stride", stride),
-            ("expand_ratio", expand_ratio),
-        ):
-            _check_positive_int(owner, arg, value)
-        if kernel_size % 2 == 0:
-            raise ValueError(f"`{owner}(kernel_size={kernel_size})`: `kernel_size` must be odd. Got {kernel_size}.")
-        _check_activation(owner, activation)
-        shape_kept = stride == 1 and C_in == C_out
-        if residual and not shape_kept:
-            raise ValueError(
-                f"`{owner}(residual=True)`: a residual connection needs stride 1 and C_in == C_out. Got stride "
-                f"{stride}, C_in {C_in} and C_out {C_out} instead."
-            )
-        act = _ACTIVATIONS[activation]
-        mid = C_in * expand_ratio
-        self.kernel_size = kernel_size
-        self.expand_ratio = expand_ratio
-        self.use_residual = shape_kept if residual is None else residual
-        self.expand = nn.Sequential(*_conv_bn(C_in, mid, 1, 1), act()) if expand_ratio != 1 else None
-        self.depthwise = nn.Sequential(*_conv_bn(mid, mid, kernel_size, stride, groups=mid), act())
-        self.se = SqueezeExcite(mid, make_divisible(mid // _SE_RATIO), activation) if se else None
-        self.project = nn.Sequential(*_conv_bn(mid, C_out, 1, 1))
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = x if self.expand is None else self.expand(x)
-        out = self.depthwise(out)
-        if self.se is not None:
-            out = self.se(out)
-        out = self.project(out)
-        return x + out if self.use_residual else out
-
-
-def _make_block_factory(name: str) -> None:
-    kernel_size, expand_ratio, se = _BLOCK_SPECS[name]
-
-    @register_op(name, space=SPACE_NAME)
-    def factory(C_in: int, C_out: int, stride: int, *, residual: bool, activation: Activation) -> nn.Module:
-        return MBConv(C_in, C_out, kernel_size, stride, expand_ratio, se=se, residual=residual, activation=activation)
-
-
-for _name in _BLOCK_SPECS:
-    _make_block_factory(_name)
-
-
-@register_op(IDENTITY, space=SPACE_NAME)
-def _identity(C_in: int, C_out: int, stride: int, *, residual: bool, activation: Activation) -> nn.Module:
-    if stride != 1 or C_in != C_out:
-        raise ValueError(
-            f"`get_op('id', space='mobilenet')`: the identity needs stride 1 and C_in == C_out. Got stride {stride}, "
-            f"C_in {C_in} and C_out {C_out} instead."
-        )
-    return nn.Identity()
-
-
-def _init_weights(module: nn.Module) -> None:
-    """MobileNetV2's initialisation (torchvision): Kaiming-normal fan-out convs, unit BN, N(0, 0.01) Linear."""
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0.0, 0.01)
-            nn.init.zeros_(m.bias)
-
-
-# --------------------------------------------------------------------------------------------------- genotype
-@dataclass(frozen=True, repr=False)
-class MobileNetPath(Genotype):
-    """A path of the MobileNet chain space: one choice name per searchable layer (21).
-
-    The canonical string joins the choices with ``"-"``, e.g. ``"k3e6-k5e3-id-...-k7e6"``. A path is immutable,
-    hashable, has a length (21) and is indexed like its ``choices`` tuple. Its constructor checks the structure
-    every instance of the space shares: 21 known names, and no identity at a stage-first layer
-    (:data:`STAGE_FIRST_LAYERS`). Whether SE choices are allowed depends on the space's options and is checked by
-    :meth:`MobileNetSpace.validate`.
-
-    Args:
-        choices: 21 names from :data:`MOBILENET_CHOICES`.
-
-    Raises:
-        ValueError: If ``choices`` does not hold 21 names, a name is unknown, or ``"id"`` is at a stage-first
-            layer; the message names the layer and its legal choices.
-
-    Example:
-        >>> path = MobileNetPath(("k3e6",) * 4 + ("k5e3", "id", "id", "k7e6_se") + ("k3e3",) * 13)
-        >>> str(path)[:40]
-        'k3e6-k3e6-k3e6-k3e6-k5e3-id-id-k7e6_se-k'
-        >>> len(path), path[5], path.num_identity
-        (21, 'id', 2)
-        >>> MobileNetPath.from_string(str(path)) == path
-        True
-        >>> Genotype.from_json(path.to_json()) == path
-        True
-        >>> MobileNetPath(("id",) + ("k3e3",) * 20)  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        ValueError: `MobileNetPath`: layer 0 (stage 1, first layer) cannot be 'id'; ... Legal choices there: [...]...
-
-    References:
-        You et al., GreedyNAS, CVPR 2020 (Section 3: a path is a tuple of one op per layer).
-    """
-
-    space: ClassVar[str] = SPACE_NAME
-    choices: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        choices = self.choices
-        if isinstance(choices, (str, bytes)) or not isinstance(choices, Sequence):
-            raise ValueError(
-                f"`MobileNetPath(choices={choices!r})`: `choices` must be a sequence of {NUM_LAYERS} choice names."
-            )
-        choices = tuple(choices)
-        if len(choices) != NUM_LAYERS:
-            raise ValueError(
-                f"`MobileNetPath`: `choices` must hold {NUM_LAYERS} choice names, one per searchable layer. "
-                f"Got {len(choices)} instead: {choices!r}."
-            )
-        for index, choice in enumerate(choices):
-            if choice not in _ALL_CHOICES:
-                raise ValueError(
-                    f"`MobileNetPath`: unknown choice {choice!r} at layer {index}. "
-                    f"Allowed choices: {list(MOBILENET_CHOICES)}."
-                )
-            if choice == IDENTITY and index in _STAGE_FIRST:
-                raise ValueError(
-                    f"`MobileNetPath`: layer {index} (stage {STAGE_FIRST_LAYERS.index(index) + 1}, first layer) "
-                    f"cannot be 'id'; the identity is illegal at the stage-first layers {STAGE_FIRST_LAYERS}. "
-                    f"Legal choices there: {list(MBCONV_CHOICES)} (+ their '_se' variants in an SE space)."
-                )
-        object.__setattr__(self, "choices", choices)
-
-    @classmethod
-    def from_string(cls, s: str) -> Self:
-        """Parse ``"choice-choice-...-choice"`` (21 names joined by ``"-"``, no whitespace).
-
-        Raises:
-            ValueError: If ``s`` is malformed (layer count, unknown name, identity at a stage-first layer) or the
-                genotype of another search space.
-            TypeError: If ``s`` is not a string.
-        """
-        if not isinstance(s, str):
-            raise TypeError(f"`{cls.__name__}.from_string`: expected a string. Got {type(s).__name__} instead.")
-        if "|" in s or s.lstrip().startswith("Genotype(") or "normal=" in s:
-            raise ValueError(
-                f"{s!r} looks like the genotype of another search space (NAS-Bench-201 or DARTS); a MobileNet path "
-                f"has the form 'k3e3-k5e6-id-...' with {NUM_LAYERS} names from {list(MOBILENET_CHOICES)}."
-            )
-        tokens = s.split("-")
-        if len(tokens) != NUM_LAYERS:
-            raise ValueError(
-                f"Invalid MobileNet path string {s!r}: expected {NUM_LAYERS} choice names joined by '-', got "
-                f"{len(tokens)}."
-            )
-        return cls(tuple(tokens))
-
-    @property
-    def num_identity(self) -> int:
-        """How many layers are skipped (``"id"``)."""
-        return self.choices.count(IDENTITY)
-
-    def __str__(self) -> str:
-        return "-".join(self.choices)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}.from_string({str(self)!r})"
-
-    def __len__(self) -> int:
-        return len(self.choices)
-
-    def __getitem__(self, index: int) -> str:
-        return self.choices[index]
-
-
-_ALL_CHOICES = frozenset(MOBILENET_CHOICES)
-_STAGE_FIRST = frozenset(STAGE_FIRST_LAYERS)
-
-
-@dataclass(frozen=True)
-class MobileNetLayer:
-    """The fixed description of one searchable layer of a :class:`MobileNetSpace` (see ``space.layer_info(i)``).
-
-    Attributes:
-        index: Layer index, 0..20.
-        stage: Stage, 1..6.
-        position: Position in the stage, 0 for the stage-first layer.
-        in_channels: Input channels (after the width multiplier).
-        out_channels: Output channels (after the width multiplier).
-        stride: Stride of the layer's MBConvs (1 except at some stage-first layers).
-        input_resolution: Side of the input feature map at the space's ``input_size``.
-        output_resolution: Side of the output feature map.
-        choices: The legal choice names.
-    """
-
-    index: int
-    stage: int
-    position: int
-    in_channels: int
-    out_channels: int
-    stride: int
-    input_resolution: int
-    output_resolution: int
-    choices: tuple[str, ...]
-
-    @property
-    def stage_first(self) -> bool:
-        """Whether the layer opens its stage (no identity, no residual connection)."""
-        return self.position == 0
+from lightning_nas.spaces.mobilenet.blocks import (
+    _ACTIVATIONS,
+    _BLOCK_SPECS,
+    _SE_RATIO,
+    CIFAR_STAGE_STRIDES,
+    FIRST_BLOCK_CHANNELS,
+    IDENTITY,
+    MBCONV_CHOICES,
+    MOBILENET_CHOICES,
+    NUM_LAYERS,
+    SE_CHOICES,
+    SPACE_NAME,
+    STAGES,
+    STEM_CHANNELS,
+    Activation,
+    MBConv,
+    MobileNetVariant,
+    _check_activation,
+    _conv_bn,
+    _init_weights,
+    _out_size,
+    make_divisible,
+)
+from lightning_nas.spaces.mobilenet.path import MobileNetLayer, MobileNetPath
+
+__all__ = ["MobileNetNetwork", "MobileNetSpace", "SinglePathSupernet"]
 
 
 # ---------------------------------------------------------------------------------------------------- networks
@@ -501,7 +93,7 @@ class _ChoiceLayer(nn.Module):
         return self.candidates[choice](x)
 
 
-class SinglePathSupernet(_Chain):
+class SinglePathSupernet(_Chain, PathSupernet):
     """The single-path weight-sharing supernet (SPOS): every layer holds all its candidates, a path runs one each.
 
     ``forward(x, path)`` checks the path against the space (:meth:`MobileNetSpace.validate`) and runs the stem,
@@ -513,9 +105,10 @@ class SinglePathSupernet(_Chain):
     blocks a path skips get no gradient, so the strategy needs ``find_unused_parameters=True`` (Lightning:
     ``strategy="ddp_find_unused_parameters_true"``).
 
-    It is a plain ``nn.Module``, not a :class:`~lightning_nas.spaces.Supernet`: it has no architecture parameters
-    and no current genotype to derive. :meth:`arch_parameters` is empty and :meth:`weight_parameters` returns all
-    parameters, so code written for the differentiable supernets can treat both alike.
+    It is a :class:`~lightning_nas.spaces.PathSupernet`, not a :class:`~lightning_nas.spaces.Supernet`: it has no
+    architecture parameters and no current genotype to derive. :meth:`arch_parameters` is empty and
+    :meth:`weight_parameters` returns all parameters, so code written for the differentiable supernets can treat
+    both alike.
 
     Args:
         space: The :class:`MobileNetSpace` whose options (width, variant, SE, activation, dropout, ...) to use.
@@ -557,13 +150,13 @@ class SinglePathSupernet(_Chain):
             h = layer(h, choice)
         return self._head(h)
 
-    def path_modules(self, path: MobileNetPath | str | Sequence[str]) -> list[nn.Module]:
+    def path_modules(self, path: Genotype | str | Sequence[str]) -> list[nn.Module]:
         """The modules ``path`` runs: stem, first block, its 21 chosen blocks, head, classifier."""
         path = self.space.validate(path)
         chosen = [layer.candidates[choice] for layer, choice in zip(self.layers, path.choices)]
         return [self.stem, self.first_block, *chosen, self.head, self.classifier]
 
-    def path_parameters(self, path: MobileNetPath | str | Sequence[str]) -> list[nn.Parameter]:
+    def path_parameters(self, path: Genotype | str | Sequence[str]) -> list[nn.Parameter]:
         """The parameters ``path`` uses (those that get gradients from ``supernet(x, path)``), in module order."""
         return [p for module in self.path_modules(path) for p in module.parameters()]
 
@@ -583,14 +176,6 @@ class SinglePathSupernet(_Chain):
             if path.choices[int(index)] == choice:
                 state[f"layers.{index}.{rest}"] = value
         return state
-
-    def arch_parameters(self) -> list[nn.Parameter]:
-        """No architecture parameters: the architecture is the ``path`` argument of ``forward``."""
-        return []
-
-    def weight_parameters(self) -> list[nn.Parameter]:
-        """All parameters, in ``named_parameters()`` order."""
-        return list(self.parameters())
 
 
 class MobileNetNetwork(_Chain):
@@ -666,13 +251,8 @@ class MobileNetNetwork(_Chain):
 
 
 # ------------------------------------------------------------------------------------------------------ space
-def _check_bool(owner: str, name: str, value: object) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"`{owner}({name}={value!r})`: `{name}` must be a bool. Got {value!r} instead.")
-
-
 @register_search_space(SPACE_NAME)
-class MobileNetSpace(SearchSpace):
+class MobileNetSpace(SinglePathSearchSpace):
     """The MobileNet chain space of ProxylessNAS / GreedyNAS (registered as ``"mobilenet"``).
 
     Layout: stem Conv3x3 (32 channels, stride 2 on ImageNet, 1 on CIFAR) + BN + activation; fixed MBConv k3 e1
@@ -747,6 +327,10 @@ class MobileNetSpace(SearchSpace):
     name: ClassVar[str] = SPACE_NAME
     genotype_type: ClassVar[type[Genotype]] = MobileNetPath
     default_step_order: ClassVar[StepOrder] = "weights_first"
+    ops: ClassVar[tuple[str, ...]] = MOBILENET_CHOICES
+    skip_op: ClassVar[str | None] = IDENTITY
+    parameter_free_ops: ClassVar[tuple[str, ...]] = (IDENTITY,)
+    stages: ClassVar[tuple[int, ...] | None] = tuple(n for _, n, _ in STAGES)
 
     def __init__(
         self,
@@ -907,7 +491,7 @@ class MobileNetSpace(SearchSpace):
         return math.prod(len(info.choices) for info in self.layers)
 
     # ------------------------------------------------------------------------------------------------- paths
-    def validate(self, path: MobileNetPath | str | Sequence[str]) -> MobileNetPath:
+    def validate(self, path: Genotype | str | Sequence[str]) -> MobileNetPath:
         """Return ``path`` as a :class:`MobileNetPath` after checking that every choice is legal in this space.
 
         Raises:
@@ -930,7 +514,7 @@ class MobileNetSpace(SearchSpace):
 
     def parse_genotype(self, genotype: Genotype | str) -> MobileNetPath:
         """Return ``genotype`` as a :class:`MobileNetPath` legal in this space (see :meth:`validate`)."""
-        return self.validate(genotype)  # type: ignore[arg-type]
+        return self.validate(genotype)
 
     def random_path(self, generator: torch.Generator | None = None) -> MobileNetPath:
         """Draw a path uniformly: each layer's choice uniformly over its legal choices, independently.
@@ -1023,19 +607,19 @@ class MobileNetSpace(SearchSpace):
         return tuple(tables)
 
     # ---------------------------------------------------------------------------------------------- networks
-    def build_supernet(self, num_classes: int | None = None) -> SinglePathSupernet:  # type: ignore[override]
+    def build_supernet(self, num_classes: int | None = None) -> SinglePathSupernet:
         """Build a freshly initialised :class:`SinglePathSupernet` (``num_classes=None``: the space's)."""
         return SinglePathSupernet(self, num_classes)
 
-    def build_network(  # type: ignore[override]
-        self, genotype: MobileNetPath | str | Sequence[str], num_classes: int | None = None
+    def build_network(
+        self, genotype: Genotype | str | Sequence[str], num_classes: int | None = None
     ) -> MobileNetNetwork:
         """Build the discrete :class:`MobileNetNetwork` of ``genotype`` (``num_classes=None``: the space's).
 
         Raises:
             ValueError: If ``genotype`` is malformed or not legal in the space.
         """
-        return MobileNetNetwork(genotype, self, num_classes)
+        return MobileNetNetwork(self.validate(genotype), self, num_classes)
 
     def __repr__(self) -> str:
         return (
