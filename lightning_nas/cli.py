@@ -16,6 +16,8 @@ Examples:
 
     ``lightning-nas report RUN_DIR`` writes ``RUN_DIR/report.html`` and its figures (:mod:`lightning_nas.report`).
 
+    ``lightning-nas reproduce bdp-table4 --scale smoke`` runs a paper's headline table (:mod:`lightning_nas.reproduce`).
+
 Each subcommand takes ``--help``; ``nsga2`` and ``evolve`` also read ``--config`` YAML files (jsonargparse).
 """
 
@@ -41,22 +43,24 @@ import lightning_nas.methods  # noqa: F401  (registers the search methods as sub
 from lightning_nas.callbacks import GenotypeExport
 from lightning_nas.methods.divergence import DivergenceError
 from lightning_nas.report import main as report_main
+from lightning_nas.reproduce import main as reproduce_main
 from lightning_nas.search import HierarchicalEvolution, NSGA2Search, RegularizedEvolution, save_result
 from lightning_nas.search.executors import ExecutorKind, open_executor
 
 __all__ = ["NASCLI", "evolve_main", "evolve_parser", "main", "nsga2_main", "nsga2_parser"]
 
 _USAGE = """\
-usage: lightning-nas {fit,validate,test,predict,nsga2,evolve,report} ...
+usage: lightning-nas {fit,validate,test,predict,nsga2,evolve,report,reproduce} ...
 
   fit, validate,        one-shot search or training with a Lightning Trainer (LightningCLI; see `fit --help`)
   test, predict
   nsga2                 NSGA-II search over a trained single-path supernet (GreedyNAS)
   evolve                EcoNAS hierarchical evolution or regularized evolution of many trained children
   report RUN_DIR        write RUN_DIR/report.html summarising a run
+  reproduce TABLE       run a paper's headline table (bdp-table4) at a scale: smoke, cpu, gpu, paper
 
 Each command takes --help."""
-_COMMANDS = ("fit", "validate", "test", "predict", "nsga2", "evolve", "report")
+_COMMANDS = ("fit", "validate", "test", "predict", "nsga2", "evolve", "report", "reproduce")
 ENV_TRACEBACK = "LIGHTNING_NAS_TRACEBACK"
 
 
@@ -249,7 +253,7 @@ def main(args: list[str] | None = None) -> int:
 
     Example:
         >>> main(["--help"])  # doctest: +ELLIPSIS
-        usage: lightning-nas {fit,validate,test,predict,nsga2,evolve,report} ...
+        usage: lightning-nas {fit,validate,test,predict,nsga2,evolve,report,reproduce} ...
         ...
         0
     """
@@ -267,6 +271,8 @@ def main(args: list[str] | None = None) -> int:
     try:
         if command == "report":
             return report_main(argv[1:])
+        if command == "reproduce":
+            return reproduce_main(argv[1:])
         if command == "nsga2":
             nsga2_main(argv[1:])
         elif command == "evolve":

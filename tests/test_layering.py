@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("benchmarks", ("lightning_nas.benchmarks",)),
     ("methods", ("lightning_nas.methods", "lightning_nas.baseline", "lightning_nas.embeddings", "lightning_nas.plots")),
     ("search", ("lightning_nas.search", "lightning_nas.callbacks", "lightning_nas.datamodules")),
-    ("apps", ("lightning_nas.report", "lightning_nas.cli")),
+    ("apps", ("lightning_nas.report", "lightning_nas.reproduce", "lightning_nas.cli")),
 ]
 # Deprecated import paths kept for users: they re-export a higher layer's names by design.
 SHIMS: frozenset[str] = frozenset({"lightning_nas.benchmarks.model_zoo"})
