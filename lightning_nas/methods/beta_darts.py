@@ -42,7 +42,8 @@ class BetaDARTS(DARTS):
     else is :class:`DARTS` with the quark0 settings (SGD weight decay 3e-4), as the paper uses.
 
     Args:
-        search_space: ``"darts"`` or ``"nasbench201"``.
+        search_space: ``"darts"``, ``"nasbench201"`` or ``"mobilenet"`` (BDP's Table 6: each layer's ``α`` row
+            counts as one edge).
         space_options: options of the search space.
         num_classes: number of classes of the data.
         lambda_max: ``λ`` reached at ``lambda_epochs``.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import Tensor, nn
@@ -115,7 +115,8 @@ class DARTS(SearchModule):
 
     Args:
         search_space: a registered search space name (see :func:`~lightning_nas.spaces.list_search_spaces`).
-        space_options: options of the search space, e.g. ``{"C": 16, "N": 5}`` for NAS-Bench-201.
+        space_options: options of the search space, e.g. ``{"C": 16, "N": 5}`` for NAS-Bench-201,
+            ``{"input_size": 32, "width_mult": 0.25}`` for the MobileNet chain space.
         num_classes: number of classes of the data.
         order: 1 for first-order DARTS, 2 for the unrolled second-order architecture gradient.
         weight_lr: initial SGD learning rate of the weights.
@@ -230,8 +231,12 @@ class DARTS(SearchModule):
         return space_options
 
     def build_supernet(self) -> nn.Module:
-        """Builds the weight-sharing supernet of ``self.space`` (P-DARTS calls it again for every stage)."""
-        return self.space.build_supernet(self.hparams.num_classes)
+        """Builds the mixed-op supernet of ``self.space`` (P-DARTS calls it again for every stage).
+
+        It is the space's :meth:`~lightning_nas.spaces.DifferentiableSearchSpace.build_mixed_supernet`: a space with
+        a single-path supernet too (``mobilenet``) gives its mixed-op one here.
+        """
+        return cast(DifferentiableSearchSpace, self.space).build_mixed_supernet(self.hparams.num_classes)
 
     def compiled(self, supernet: nn.Module) -> nn.Module:
         """``supernet`` with its forward compiled in place when the module was built with ``compile``."""

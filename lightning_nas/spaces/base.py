@@ -10,6 +10,10 @@ kinds of spaces have a weight-sharing supernet:
 * a :class:`SinglePathSearchSpace` builds a :class:`PathSupernet` that runs one sampled path at a time
   (``supernet(x, path)``) and draws uniform paths (:meth:`SinglePathSearchSpace.random_path`).
 
+A space may be both (the MobileNet chain space): :meth:`SinglePathSearchSpace.build_supernet` then builds its
+single-path supernet and :meth:`DifferentiableSearchSpace.build_mixed_supernet`, which differentiable methods call,
+its mixed-op one.
+
 A genotype lists its edges (:meth:`Genotype.edges`: cell, label, op, input and output node), so generic code
 draws and counts any space's architectures. Spaces are registered by name with :func:`register_search_space` so
 that YAML configs can pick them (``space: nasbench201``); each space keeps its candidate operations in its own
@@ -311,14 +315,30 @@ class DifferentiableSearchSpace(SearchSpace):
     """A space searched by gradient: its :class:`Supernet` mixes the ops of every edge with architecture parameters.
 
     One-shot methods (:class:`~lightning_nas.methods.DARTS` and its variants) build the supernet with
-    :meth:`build_supernet`, train its weights and its ``arch_*`` parameters, and read the architecture with
+    :meth:`build_mixed_supernet`, train its weights and its ``arch_*`` parameters, and read the architecture with
     ``supernet.genotype()``. Supernets drawn by :func:`~lightning_nas.plots.plot_arch_weights` also have
     ``cell_types``, ``op_weights(cell)`` and ``edge_ops(cell)`` (see :class:`~lightning_nas.spaces.DARTSSupernet`).
+
+    A space whose only supernet is the mixed-op one implements :meth:`build_supernet` (returning a
+    :class:`Supernet`); :meth:`build_mixed_supernet` calls it. A space that is also a
+    :class:`SinglePathSearchSpace` (``mobilenet``) keeps :meth:`build_supernet` for its single-path supernet and
+    overrides :meth:`build_mixed_supernet`: each method asks for the supernet it trains.
     """
 
-    @abstractmethod
-    def build_supernet(self, num_classes: int) -> Supernet:
-        """Build a freshly initialised mixed-op supernet with ``num_classes`` outputs."""
+    def build_mixed_supernet(self, num_classes: int) -> Supernet:
+        """Build a freshly initialised mixed-op supernet with ``num_classes`` outputs (default: :meth:`build_supernet`).
+
+        Raises:
+            NotImplementedError: The space implements neither this method nor :meth:`build_supernet`.
+            TypeError: :meth:`build_supernet` does not return a :class:`Supernet`.
+        """
+        supernet = self.build_supernet(num_classes)
+        if not isinstance(supernet, Supernet):
+            raise TypeError(
+                f"`{type(self).__name__}.build_mixed_supernet`: `build_supernet` returned a {type(supernet).__name__}, "
+                "not a mixed-op Supernet; a space with two supernets overrides `build_mixed_supernet`."
+            )
+        return supernet
 
 
 class SinglePathSearchSpace(SearchSpace):

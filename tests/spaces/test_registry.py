@@ -239,7 +239,7 @@ def test_single_path_space_takes_any_path_form_and_refuses_other_spaces():
 
 
 def test_list_search_spaces_by_kind():
-    assert list_search_spaces(DifferentiableSearchSpace) == ["darts", "nasbench201"]
+    assert list_search_spaces(DifferentiableSearchSpace) == ["darts", "mobilenet", "nasbench201"]
     assert list_search_spaces(SinglePathSearchSpace) == ["mobilenet"]
     with pytest.raises(TypeError, match="`kind` must be a SearchSpace subclass"):
         list_search_spaces(int)

@@ -36,9 +36,14 @@ The blocks are registered in the ``"mobilenet"`` op registry (:func:`~lightning_
 takes ``(C_in, C_out, stride, *, residual, activation)`` and maps ``[B, C_in, H, W]`` to
 ``[B, C_out, ceil(H / stride), ceil(W / stride)]``.
 
+The differentiable form (:class:`MixedOpSupernet`, built by :meth:`MobileNetSpace.build_mixed_supernet`, what
+DARTS, β-DARTS and BDP search) holds the same candidates with one ``arch_alpha`` row per layer over its legal
+choices; every candidate of a layer reads the same input and the layer outputs their softmax-weighted sum.
+
 Submodules: ``blocks`` (candidate blocks, layout constants), ``path`` (:class:`MobileNetPath`,
 :class:`MobileNetLayer`), ``space`` (:class:`MobileNetSpace`, :class:`SinglePathSupernet`,
-:class:`MobileNetNetwork`). Import from this package: it re-exports every name the single ``mobilenet`` module had.
+:class:`MobileNetNetwork`), ``mixed`` (:class:`MixedOpSupernet`). Import from this package: it re-exports every
+name the single ``mobilenet`` module had.
 
 References:
     Han Cai, Ligeng Zhu and Song Han. ProxylessNAS: Direct Neural Architecture Search on Target Task and
@@ -73,6 +78,7 @@ from lightning_nas.spaces.mobilenet.blocks import (
 from lightning_nas.spaces.mobilenet.blocks import NUM_LAYERS as NUM_LAYERS
 from lightning_nas.spaces.mobilenet.blocks import SPACE_NAME as SPACE_NAME
 from lightning_nas.spaces.mobilenet.blocks import STEM_CHANNELS as STEM_CHANNELS
+from lightning_nas.spaces.mobilenet.mixed import MixedOpSupernet
 from lightning_nas.spaces.mobilenet.path import MobileNetLayer, MobileNetPath
 from lightning_nas.spaces.mobilenet.space import MobileNetNetwork, MobileNetSpace, SinglePathSupernet
 
@@ -84,6 +90,7 @@ __all__ = [
     "STAGE_FIRST_LAYERS",
     "Activation",
     "MBConv",
+    "MixedOpSupernet",
     "MobileNetLayer",
     "MobileNetNetwork",
     "MobileNetPath",

@@ -202,12 +202,16 @@ class MBConv(nn.Module):
         self.se = SqueezeExcite(mid, make_divisible(mid // _SE_RATIO), activation) if se else None
         self.project = nn.Sequential(*_conv_bn(mid, C_out, 1, 1))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def branch(self, x: Tensor) -> Tensor:
+        """The block without its residual connection: expand, depthwise, (SE), project."""
         out = x if self.expand is None else self.expand(x)
         out = self.depthwise(out)
         if self.se is not None:
             out = self.se(out)
-        out = self.project(out)
+        return self.project(out)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.branch(x)
         return x + out if self.use_residual else out
 
 

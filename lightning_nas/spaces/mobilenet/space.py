@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from functools import cached_property
-from typing import ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar, cast
 
 import torch
 from torch import Tensor, nn
 
 from lightning_nas.spaces.base import (
+    DifferentiableSearchSpace,
     Genotype,
     PathSupernet,
     SinglePathSearchSpace,
@@ -48,6 +49,9 @@ from lightning_nas.spaces.mobilenet.blocks import (
     make_divisible,
 )
 from lightning_nas.spaces.mobilenet.path import MobileNetLayer, MobileNetPath
+
+if TYPE_CHECKING:
+    from lightning_nas.spaces.mobilenet.mixed import MixedOpSupernet
 
 __all__ = ["MobileNetNetwork", "MobileNetSpace", "SinglePathSupernet"]
 
@@ -252,7 +256,7 @@ class MobileNetNetwork(_Chain):
 
 # ------------------------------------------------------------------------------------------------------ space
 @register_search_space(SPACE_NAME)
-class MobileNetSpace(SinglePathSearchSpace):
+class MobileNetSpace(SinglePathSearchSpace, DifferentiableSearchSpace):
     """The MobileNet chain space of ProxylessNAS / GreedyNAS (registered as ``"mobilenet"``).
 
     Layout: stem Conv3x3 (32 channels, stride 2 on ImageNet, 1 on CIFAR) + BN + activation; fixed MBConv k3 e1
@@ -280,8 +284,11 @@ class MobileNetSpace(SinglePathSearchSpace):
       ``"imagenet"`` otherwise. Scale FLOPs constraints to the variant (:meth:`flops`).
     * **Choice order.** :meth:`choices` lists the MBConvs by kernel then expansion, then ``"id"``, then the SE
       variants, so the plain space's choices are a prefix of the SE space's.
-    * ``default_step_order`` is ``"weights_first"`` only to satisfy the base class: single-path methods have no
-      architecture step.
+    * **Two supernets.** The space is both a :class:`~lightning_nas.spaces.SinglePathSearchSpace` and a
+      :class:`~lightning_nas.spaces.DifferentiableSearchSpace`: :meth:`build_supernet` builds the single-path
+      supernet (SPOS, GreedyNAS), :meth:`build_mixed_supernet` the mixed-op one (DARTS, β-DARTS, BDP's Table 6).
+    * ``default_step_order`` is ``"weights_first"`` (xautodl's DARTS-V1 order, which BDP's and β-DARTS's
+      NAS-Bench-201 code use; BDP does not state one for this space). Single-path methods have no architecture step.
 
     Args:
         input_size: Side of the (square) input images; :meth:`flops` and :meth:`layer_info` use it, the networks
@@ -610,6 +617,16 @@ class MobileNetSpace(SinglePathSearchSpace):
     def build_supernet(self, num_classes: int | None = None) -> SinglePathSupernet:
         """Build a freshly initialised :class:`SinglePathSupernet` (``num_classes=None``: the space's)."""
         return SinglePathSupernet(self, num_classes)
+
+    def build_mixed_supernet(self, num_classes: int | None = None) -> MixedOpSupernet:
+        """Build a freshly initialised mixed-op :class:`~lightning_nas.spaces.mobilenet.MixedOpSupernet`.
+
+        What the differentiable methods (:class:`~lightning_nas.methods.DARTS`, β-DARTS, BDP) train: one
+        ``arch_alpha`` row per layer over its legal choices. ``num_classes=None``: the space's.
+        """
+        from lightning_nas.spaces.mobilenet.mixed import MixedOpSupernet  # mixed.py builds on this module's chain
+
+        return MixedOpSupernet(self, num_classes)
 
     def build_network(
         self, genotype: Genotype | str | Sequence[str], num_classes: int | None = None
