@@ -18,10 +18,10 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from lightning_nas.spaces.base import Supernet, _check_positive_int
-from lightning_nas.spaces.mobilenet.blocks import IDENTITY, MBConv, _init_weights
+from lightning_nas.spaces.base import Supernet
+from lightning_nas.spaces.mobilenet.blocks import IDENTITY, MBConv
 from lightning_nas.spaces.mobilenet.path import MobileNetLayer, MobileNetPath
-from lightning_nas.spaces.mobilenet.space import MobileNetSpace, _Chain, _make_block
+from lightning_nas.spaces.mobilenet.space import MobileNetSpace, _make_block, _SupernetChain
 
 __all__ = ["MixedOpSupernet"]
 
@@ -56,7 +56,7 @@ class _MixedLayer(nn.Module):
         return x + mixed if self.residual else mixed
 
 
-class MixedOpSupernet(_Chain, Supernet):
+class MixedOpSupernet(_SupernetChain, Supernet):
     """The mixed-op supernet of a :class:`MobileNetSpace`: one ``arch_alpha`` row per layer over its legal choices.
 
     Built by :meth:`MobileNetSpace.build_mixed_supernet` (what :class:`~lightning_nas.methods.DARTS` and its
@@ -104,17 +104,7 @@ class MixedOpSupernet(_Chain, Supernet):
     cell_types: ClassVar[tuple[str, ...]] = (CELL,)
 
     def __init__(self, space: MobileNetSpace, num_classes: int | None = None) -> None:
-        if not isinstance(space, MobileNetSpace):
-            raise TypeError(
-                f"`{type(self).__name__}`: `space` must be a MobileNetSpace. Got {type(space).__name__} instead."
-            )
-        num_classes = space.num_classes if num_classes is None else num_classes
-        _check_positive_int(type(self).__name__, "num_classes", num_classes)
-        super().__init__(space, num_classes)
-        self.space = space
-        self.num_classes = num_classes
-        self.layers = nn.ModuleList(_MixedLayer(space, info) for info in space.layers)
-        _init_weights(self)
+        super().__init__(space, num_classes, _MixedLayer)
 
     def edge_weights(self) -> list[Tensor]:
         """The mixing weights ``softmax(arch_alpha)`` of every layer, in layer order."""

@@ -7,7 +7,7 @@ The networks are the single-path supernet (:class:`SinglePathSupernet`) and the 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar, cast
 
@@ -97,7 +97,29 @@ class _ChoiceLayer(nn.Module):
         return self.candidates[choice](x)
 
 
-class SinglePathSupernet(_Chain, PathSupernet):
+class _SupernetChain(_Chain):
+    """A supernet's chain: the space and ``num_classes`` checked, one ``layer_type(space, info)`` per layer."""
+
+    def __init__(
+        self,
+        space: MobileNetSpace,
+        num_classes: int | None,
+        layer_type: Callable[[MobileNetSpace, MobileNetLayer], nn.Module],
+    ) -> None:
+        if not isinstance(space, MobileNetSpace):
+            raise TypeError(
+                f"`{type(self).__name__}`: `space` must be a MobileNetSpace. Got {type(space).__name__} instead."
+            )
+        num_classes = space.num_classes if num_classes is None else num_classes
+        _check_positive_int(type(self).__name__, "num_classes", num_classes)
+        super().__init__(space, num_classes)
+        self.space = space
+        self.num_classes = num_classes
+        self.layers = nn.ModuleList(layer_type(space, info) for info in space.layers)
+        _init_weights(self)
+
+
+class SinglePathSupernet(_SupernetChain, PathSupernet):
     """The single-path weight-sharing supernet (SPOS): every layer holds all its candidates, a path runs one each.
 
     ``forward(x, path)`` checks the path against the space (:meth:`MobileNetSpace.validate`) and runs the stem,
@@ -130,17 +152,7 @@ class SinglePathSupernet(_Chain, PathSupernet):
     """
 
     def __init__(self, space: MobileNetSpace, num_classes: int | None = None) -> None:
-        if not isinstance(space, MobileNetSpace):
-            raise TypeError(
-                f"`{type(self).__name__}`: `space` must be a MobileNetSpace. Got {type(space).__name__} instead."
-            )
-        num_classes = space.num_classes if num_classes is None else num_classes
-        _check_positive_int(type(self).__name__, "num_classes", num_classes)
-        super().__init__(space, num_classes)
-        self.space = space
-        self.num_classes = num_classes
-        self.layers = nn.ModuleList(_ChoiceLayer(space, info) for info in space.layers)
-        _init_weights(self)
+        super().__init__(space, num_classes, _ChoiceLayer)
 
     def forward(self, x: Tensor, path: MobileNetPath | str | Sequence[str]) -> Tensor:
         """Return the logits of ``x`` through ``path`` (a :class:`MobileNetPath`, its string or its choices).
