@@ -20,8 +20,6 @@ same number of iterations as c4r4s0e3).
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -31,6 +29,7 @@ import numpy as np
 import torch
 
 from lightning_nas.benchmarks import NASBench201Table, rank_consistency, table_accuracies
+from lightning_nas.reproduce.data import find_data, pack_arrays
 from lightning_nas.search import ReducedSetting, random_architectures, train_model_zoo
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -38,25 +37,10 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 def load_cifar10(train_per_class: int, folder: str) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``train_per_class`` training images of each class, as uint8 ``(N, 3, 32, 32)`` and int64 labels."""
-    subprocess.run(
-        [
-            sys.executable,
-            str(SHARED / "cifar10" / "unpack.py"),
-            "--root",
-            folder,
-            "--format",
-            "npz",
-            "--train-per-class",
-            str(train_per_class),
-            "--test-per-class",
-            "1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    arrays = np.load(Path(folder) / "cifar10.npz")
-    x = torch.from_numpy(np.ascontiguousarray(arrays["x_train"].transpose(0, 3, 1, 2)))
-    return x, torch.from_numpy(arrays["y_train"].astype(np.int64))
+    source = find_data("cifar10", SHARED)
+    if source is None or source.kind != "pack":
+        raise FileNotFoundError(f"the CIFAR-10 pack was not found at {SHARED}")
+    return pack_arrays(source, train_per_class, folder)
 
 
 def main() -> None:

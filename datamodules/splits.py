@@ -67,8 +67,8 @@ def stratified_split(
         The sorted ids of the weight split and of the architecture split.
 
     Raises:
-        ValueError: a class has a single sample (it cannot be in both splits), or one split is smaller than the number
-            of classes.
+        ValueError: a class has a single sample (it cannot be in both splits; with ``singletons="train"``: every class
+            has one), or one split is smaller than the number of classes.
 
     Example:
         >>> train, val = stratified_split(np.arange(8), np.array([0, 0, 0, 0, 1, 1, 1, 1]), 0.5,
@@ -91,6 +91,12 @@ def stratified_split(
     if len(single):
         keep = ~np.isin(labels, single)
         ids, labels = ids[keep], labels[keep]
+    if len(single) and not len(ids):
+        raise ValueError(
+            f"`{owner}(val_fraction={val_fraction!r})`: every class holds a single sample ({len(single)} class(es), "
+            f"{len(lone_ids)} sample(s)), so the architecture split would be empty; select at least 2 samples per "
+            "class (a larger fraction or count)."
+        )
     n = len(ids)
     n_val = n - num_train(n, val_fraction)
     classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)

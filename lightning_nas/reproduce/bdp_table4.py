@@ -31,18 +31,18 @@ Scales (:data:`SETTINGS`):
 from __future__ import annotations
 
 import json
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from lightning import Callback, LightningModule, Trainer, seed_everything
+from lightning import Callback, seed_everything
 
-from lightning_nas.benchmarks import NASBench201Table
-from lightning_nas.callbacks import BDP_PRESETS, SearchCost, VoEPruning
-from lightning_nas.methods import DARTS, BetaDARTS, DivergenceError
+from lightning_nas.callbacks import BDP_PRESETS, VoEPruning
+from lightning_nas.methods import DARTS, BetaDARTS
 
 from .data import CLASSES, TITLES, find_data, search_datamodule
-from .framework import PaperFigure, ReproductionTable, Row, RunContext, Scale, SeedRun
+from .framework import PaperFigure, ReproductionTable, Row, RunContext, SeedRun
+from .nb201_search import search_nb201
 
 __all__ = ["SETTINGS", "BDPTable4", "BDPTable4Settings"]
 
@@ -113,25 +113,6 @@ _ROWS: tuple[Row, ...] = tuple(
 )  # fmt: skip
 
 
-class _DataTrace(Callback):
-    """Active ids of both splits at the start of fit and at its end (what BDP left)."""
-
-    def __init__(self) -> None:
-        self.start = 0
-        self.end = 0
-
-    @staticmethod
-    def _active(trainer: Trainer) -> int:
-        datamodule = trainer.datamodule
-        return sum(len(datamodule.active_ids(split)) for split in ("train", "val"))
-
-    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.start = self._active(trainer)
-
-    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.end = self._active(trainer)
-
-
 class BDPTable4(ReproductionTable):
     """BDP Table 4 (upper block): the four DARTS rows, searched on CIFAR-10 and on CIFAR-100 (see the module)."""
 
@@ -147,12 +128,7 @@ class BDPTable4(ReproductionTable):
         ("imagenet16-120", "IN16 test"),
     )
     rows: ClassVar[tuple[Row, ...]] = _ROWS
-
-    def settings(self, scale: Scale) -> BDPTable4Settings:
-        return SETTINGS[scale]
-
-    def default_seeds(self, scale: Scale) -> list[int]:
-        return list(SETTINGS[scale].default_seeds)
+    scale_settings: ClassVar[Mapping[str, Any]] = SETTINGS
 
     def unavailable(self, row: Row, context: RunContext) -> str | None:
         if find_data(row.dataset, context.data_root) is None:
@@ -181,57 +157,31 @@ class BDPTable4(ReproductionTable):
             model: DARTS = BetaDARTS(**space, num_classes=CLASSES[row.dataset], lambda_epochs=2 * settings.epochs)
         else:
             model = DARTS(**space, num_classes=CLASSES[row.dataset], order=1)
-        cost = SearchCost(dirpath=str(run_dir))
-        trace = _DataTrace()
-        callbacks: list[Callback] = [cost, trace]
+        callbacks: list[Callback] = []
         pruning: dict[str, Any] = {}
         if row.options["bdp"]:
             train_ratio, val_ratio = BDP_PRESETS[_PRESET[row.dataset]]
             pruning = {"interval": settings.interval, "train_ratio": train_ratio, "val_ratio": val_ratio}
             callbacks.append(VoEPruning(**pruning, dirpath=str(run_dir)))
-        trainer = Trainer(
-            accelerator=context.accelerator,
-            devices=1,
-            max_epochs=settings.epochs,
+        search = search_nb201(
+            model,
+            datamodule,
+            epochs=settings.epochs,
+            run_dir=run_dir,
             limit_train_batches=settings.limit_train_batches,
-            limit_val_batches=0,  # the supernet's validation loop plays no part in the search
-            num_sanity_val_steps=0,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
+            accelerator=context.accelerator,
             callbacks=callbacks,
-            default_root_dir=str(run_dir),
+            datasets=[key for key, _ in self.metrics],
+            label=f"seed {seed}",
         )
-        started = time.perf_counter()
-        trainer.fit(model, datamodule)
-        wall = time.perf_counter() - started
-
-        notes: list[str] = []
-        metrics: dict[str, float | None] = dict.fromkeys(key for key, _ in self.metrics)
-        try:
-            genotype: str | None = str(model.genotype())
-        except DivergenceError:
-            genotype = None
-            notes.append(f"seed {seed}: the search diverged (non-finite α); no genotype")
-        if genotype is not None:
-            table = NASBench201Table.default()
-            for key, _ in self.metrics:
-                try:
-                    metrics[key] = table.test_accuracy(genotype, dataset=key)
-                except (KeyError, ValueError) as err:
-                    notes.append(f"no {key} accuracy in the NAS-Bench-201 table: {err}")
-        summary = {key.removeprefix("cost/"): value for key, value in cost.summary().items()}
-        drawn = summary["train_samples"] + summary["val_samples"]
-        epochs = summary["epochs"] or 1.0
-        cost_values = {
-            "time_s": wall,
-            "samples": drawn,
-            "data_fraction": drawn / (epochs * trace.start) if trace.start else 0.0,
-            "final_data_fraction": trace.end / trace.start if trace.start else 0.0,
-            **{f"search_cost/{key}": float(value) for key, value in summary.items()},
+        genotype, metrics, cost_values, notes = search.genotype, search.metrics, search.cost, search.notes
+        details = {
+            "genotype": genotype,
+            "data": str(source),
+            "start_pool": search.start_pool,
+            "end_pool": search.end_pool,
+            "run_dir": str(run_dir),
+            **({"bdp": pruning} if pruning else {}),
         }
-        details = {"genotype": genotype, "data": str(source), "start_pool": trace.start, "end_pool": trace.end,
-                   "run_dir": str(run_dir), **({"bdp": pruning} if pruning else {})}  # fmt: skip
         (run_dir / "run.json").write_text(json.dumps({"metrics": metrics, "cost": cost_values, **details}, indent=1))
         return SeedRun(seed=seed, metrics=metrics, cost=cost_values, details=details, notes=notes)

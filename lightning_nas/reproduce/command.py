@@ -10,11 +10,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .bdp_table4 import BDPTable4
+from .coreset_table2 import CoresetTable2
+from .econas_rank import EcoNASRankConsistency
 from .framework import SCALES, ReproductionTable, run_table
+from .greedynas_table3 import GreedyNASTable3
+from .proxy_table1 import ProxyTable1
 
 __all__ = ["TABLES", "build_parser", "main"]
 
-TABLES: dict[str, type[ReproductionTable]] = {BDPTable4.name: BDPTable4}
+TABLES: dict[str, type[ReproductionTable]] = {
+    BDPTable4.name: BDPTable4,
+    CoresetTable2.name: CoresetTable2,
+    EcoNASRankConsistency.name: EcoNASRankConsistency,
+    GreedyNASTable3.name: GreedyNASTable3,
+    ProxyTable1.name: ProxyTable1,
+}
 """The reproducible tables by command-line name."""
 
 _EPILOG = """\
@@ -73,6 +83,13 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")  # Lightning vs newer torch
 
 
+def _one_line(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
+    """``  UserWarning: MESSAGE`` between the rows, without the source line."""
+    return f"  {category.__name__}: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``lightning-nas reproduce`` and return its exit status.
 
@@ -92,8 +109,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = TABLES[args.table]()
     seeds = args.seeds if args.seeds is not None else table.default_seeds(args.scale)
     out = args.out if args.out is not None else Path("runs") / "reproduce" / f"{args.table}-{args.scale}"
-    _quiet()
-    results = run_table(table, args.scale, seeds, args.data_root, out, accelerator=args.accelerator)
+    formatwarning = warnings.formatwarning
+    with warnings.catch_warnings():
+        _quiet()
+        warnings.formatwarning = _one_line  # the library's own warnings (a class selected once) stay, on one line
+        try:
+            results = run_table(table, args.scale, seeds, args.data_root, out, accelerator=args.accelerator)
+        finally:
+            warnings.formatwarning = formatwarning
     if not any(row["status"] == "ok" for row in results["rows"]):
         print(f"lightning-nas reproduce: error: no row of {args.table} could run (see the lines above).",
               file=sys.stderr)  # fmt: skip

@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+import torch
+
 from lightning_nas.datamodules import (
     CIFAR10SearchDataModule,
     CIFAR100SearchDataModule,
@@ -31,7 +34,7 @@ from lightning_nas.datamodules import (
     RandomSubsetDataModule,
 )
 
-__all__ = ["CLASSES", "TITLES", "DataSource", "find_data", "search_datamodule"]
+__all__ = ["CLASSES", "TITLES", "DataSource", "find_data", "pack_arrays", "pool_datamodule", "search_datamodule"]
 
 CLASSES: dict[str, int] = {"cifar10": 10, "cifar100": 100}
 TITLES: dict[str, str] = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
@@ -112,8 +115,9 @@ def search_datamodule(
     batch_size: int,
     seed: int,
     cache_dir: str | os.PathLike[str],
+    **options: Any,
 ) -> Any:
-    """A paired search data module (50/50 weight/architecture split) of ``source``, ``per_class`` images per class.
+    """A search data module of ``source`` (by default paired, 50/50), ``per_class`` images per class.
 
     Args:
         source: where the data is (:func:`find_data`).
@@ -121,10 +125,12 @@ def search_datamodule(
         batch_size: batch size of each split.
         seed: seeds the split (and the subset).
         cache_dir: where the pack is unpacked.
+        **options: further arguments of the search data module (``paired=False``, ``val_fraction``,
+            ``eval_batch_size``, ...).
     """
     classes = CLASSES[source.dataset]
     mean, std = _MEAN_STD[source.dataset]
-    common = {"batch_size": batch_size, "seed": seed}
+    common = {"batch_size": batch_size, "seed": seed, **options}
     if source.kind == "pack":
         root = _unpack(source.path, per_class, Path(cache_dir))
         return ImageFolderSearchDataModule(root=str(root), mean=mean, std=std, cache=True, **common)
@@ -140,3 +146,68 @@ def search_datamodule(
     return RandomSubsetDataModule(
         datamodule, fraction=per_class * classes / pool, seed=seed, class_balanced=True, save_manifest=False
     )
+
+
+def pack_arrays(
+    source: DataSource, per_class: int | None, cache_dir: str | os.PathLike[str]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The CIFAR-10 pack's first ``per_class`` training images per class as in-memory arrays (all: ``None``).
+
+    The pack is unpacked once in the ``npz`` format (every image decoded) into ``cache_dir``; for
+    :class:`~lightning_nas.datamodules.ArraySearchDataModule`, whose augmentation runs on whole batches of tensors
+    (much cheaper per step than decoding files, what many short trainings of a model zoo need).
+
+    Returns:
+        uint8 images ``(N, 3, 32, 32)`` and int64 labels ``(N,)``.
+
+    Raises:
+        ValueError: ``source`` is not the CIFAR-10 pack.
+        RuntimeError: unpacking failed.
+    """
+    if source.kind != "pack":
+        raise ValueError(f"`pack_arrays(source={source})`: needs the CIFAR-10 JPEG pack (kind 'pack').")
+    target = Path(cache_dir) / f"cifar10-npz-{'all' if per_class is None else per_class}-per-class"
+    file = target / "cifar10.npz"
+    if not file.is_file():
+        command = [sys.executable, str(source.path / "unpack.py"), "--root", str(target), "--format", "npz"]
+        command += ["--test-per-class", "1"]
+        if per_class is not None:
+            command += ["--train-per-class", str(per_class)]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"unpacking the CIFAR-10 pack at {source.path} failed: {result.stderr.strip()[-500:]}")
+    with np.load(file) as arrays:
+        x = torch.from_numpy(np.ascontiguousarray(arrays["x_train"].transpose(0, 3, 1, 2)))
+        y = torch.from_numpy(arrays["y_train"].astype(np.int64))
+    return x, y
+
+
+def pool_datamodule(
+    source: DataSource,
+    *,
+    per_class: int | None,
+    batch_size: int,
+    seed: int,
+    cache_dir: str | os.PathLike[str],
+    **options: Any,
+) -> Any:
+    """A search data module whose whole pool is ``per_class`` images per class, for a subset selection to wrap.
+
+    :func:`search_datamodule` without its class-balanced random-subset wrapping: a selection module
+    (``EntropyProxyDataModule``, ``RandomSubsetDataModule``, ...) selects among its wrapped module's whole pool, so the
+    pool itself must be the wanted size. The pack is unpacked at ``per_class``; the torchvision and ImageFolder sources
+    are taken whole.
+
+    Raises:
+        ValueError: ``per_class`` is smaller than a torchvision or ImageFolder source's classes (only the pack can be
+            cut to a smaller pool).
+    """
+    datamodule = search_datamodule(
+        source, per_class=per_class, batch_size=batch_size, seed=seed, cache_dir=cache_dir, **options
+    )
+    if isinstance(datamodule, RandomSubsetDataModule):
+        raise ValueError(
+            f"`pool_datamodule(per_class={per_class})`: a pool of {per_class} images per class needs the CIFAR-10 "
+            f"pack; {source} can only be used whole (per_class=None)."
+        )
+    return datamodule

@@ -149,7 +149,8 @@ class RunContext:
 class ReproductionTable(ABC):
     """A headline table of a paper, runnable at every :data:`Scale`.
 
-    Subclasses set the class attributes and implement :meth:`settings`, :meth:`unavailable` and :meth:`run`.
+    Subclasses set the class attributes (``scale_settings`` among them) and implement :meth:`unavailable` and
+    :meth:`run`.
     """
 
     name: ClassVar[str]
@@ -161,14 +162,22 @@ class ReproductionTable(ABC):
     metrics: ClassVar[tuple[tuple[str, str], ...]]
     """``(key, label)`` of each metric compared with the paper, in display order."""
     rows: ClassVar[tuple[Row, ...]]
+    cost_extras: ClassVar[tuple[tuple[str, str], ...]] = ()
+    """``(key, label)`` of further cost keys (seconds) printed after the search's own, e.g.
+    ``("selection_time_s", "selection")``: work a row pays besides the search (a baseline, an extractor)."""
 
-    @abstractmethod
+    scale_settings: ClassVar[Mapping[str, Any]] = {}
+    """The settings of each scale (frozen dataclasses, written into ``results.json``; a ``default_seeds`` field gives
+    the seeds run when none are given)."""
+
     def settings(self, scale: Scale) -> Any:
-        """The settings at ``scale`` (a dataclass: written into ``results.json``)."""
+        """The settings at ``scale`` (by default ``scale_settings[scale]``)."""
+        return self.scale_settings[scale]
 
     def default_seeds(self, scale: Scale) -> list[int]:
-        """The seeds run when none are given."""
-        return [0] if scale == "smoke" else [0, 1, 2]
+        """The seeds run when none are given: the settings' ``default_seeds``, else 0 at ``smoke`` and 0, 1, 2."""
+        seeds = getattr(self.settings(scale), "default_seeds", None)
+        return list(seeds) if seeds is not None else ([0] if scale == "smoke" else [0, 1, 2])
 
     @abstractmethod
     def unavailable(self, row: Row, context: RunContext) -> str | None:
@@ -208,7 +217,7 @@ def format_figure(summary: Mapping[str, Any], digits: int = 2) -> str:
     return f"{summary['mean']:.{digits}f}±{summary['std']:.{digits}f}"
 
 
-def _format_cost(cost: Mapping[str, Any]) -> str:
+def _format_cost(cost: Mapping[str, Any], extras: Sequence[tuple[str, str]] = ()) -> str:
     time_s, samples = cost.get("time_s", {}), cost.get("samples", {})
     fraction, final = cost.get("data_fraction", {}), cost.get("final_data_fraction", {})
     parts = []
@@ -220,6 +229,9 @@ def _format_cost(cost: Mapping[str, Any]) -> str:
         parts.append(f"data {fraction['mean']:.3f}")
     if final.get("mean") is not None:
         parts.append(f"100⇒{100 * final['mean']:.0f} %")
+    for key, label in extras:
+        if cost.get(key, {}).get("mean") is not None:
+            parts.append(f"+ {label} {cost[key]['mean']:.1f} s")
     return ", ".join(parts) or "n/a"
 
 
@@ -232,7 +244,7 @@ def _row_line(table: ReproductionTable, row: Row, result: Mapping[str, Any], wid
     for key, label in table.metrics:
         paper = row.paper[key].text if key in row.paper else "n/a"
         parts.append(f"{label}: paper {paper} | ours {format_figure(result['ours'][key])}")
-    parts.append(f"cost: paper {row.paper_cost} | ours {_format_cost(result['cost'])}")
+    parts.append(f"cost: paper {row.paper_cost} | ours {_format_cost(result['cost'], table.cost_extras)}")
     return f"{head}  " + "   ".join(parts)
 
 
@@ -301,6 +313,7 @@ def run_table(
         "settings": _jsonable(settings),
         "data_root": str(context.data_root),
         "metrics": [{"key": key, "label": label} for key, label in table.metrics],
+        "cost_extras": [{"key": key, "label": label} for key, label in table.cost_extras],
         "rows": rows,
         "total_time_s": time.perf_counter() - started,
         "written": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -359,9 +372,19 @@ def _cell(value: Any, num: bool = False) -> str:
     return f"<td{klass}>{html.escape(str(value))}</td>"
 
 
+def _note_parts(row: Mapping[str, Any]) -> list[str]:
+    """The remarks on a row of ``results.json``: its note (split at ``"; "``), the runs' notes or why it was skipped."""
+    notes = [part for part in row.get("note", "").split("; ") if part]
+    return notes + (row.get("notes", []) if row["status"] == "ok" else [row["reason"]])
+
+
 def write_html(results: Mapping[str, Any], path: str | Path) -> Path:
     """A self-contained page of ``results`` (:func:`run_table`'s): the paper's figures beside ours, settings, runs."""
     metrics = [(m["key"], m["label"]) for m in results["metrics"]]
+    extras = [(m["key"], m["label"]) for m in results.get("cost_extras", [])]
+    # a remark every row makes is said once, above the table
+    parts = [_note_parts(row) for row in results["rows"]]
+    shared = [part for part in parts[0] if all(part in other for other in parts[1:])] if len(parts) > 1 else []
     head = "".join(f"<th>{html.escape(label)} (paper)</th><th>{html.escape(label)} (ours)</th>" for _, label in metrics)
     lines = [f"<table><tr><th>method</th><th>search data</th>{head}<th>cost (paper)</th><th>cost (ours)</th>"]
     lines[0] += "<th>notes</th></tr>"
@@ -372,12 +395,13 @@ def write_html(results: Mapping[str, Any], path: str | Path) -> Path:
             paper = row["paper"].get(key, {}).get("text", "n/a")
             ours = format_figure(row["ours"][key]) if ok else "skipped"
             cells += [_cell(paper, num=True), _cell(ours, num=True)]
-        cells += [_cell(row["paper_cost"]), _cell(_format_cost(row["cost"]) if ok else "—")]
-        notes = [row["note"]] if row.get("note") else []
-        notes += row.get("notes", []) if ok else [row["reason"]]
+        cells += [_cell(row["paper_cost"]), _cell(_format_cost(row["cost"], extras) if ok else "—")]
+        notes = [part for part in _note_parts(row) if part not in shared]
         cells.append(_cell("; ".join(notes)))
         lines.append(f"<tr{'' if ok else ' class=skipped'}>{''.join(cells)}</tr>")
     lines.append("</table>")
+    if shared:
+        lines.insert(0, f"<p class=note>Every row: {html.escape('; '.join(shared))}.</p>")
     settings = results.get("settings")
     if isinstance(settings, Mapping):
         body = "".join(f"<tr>{_cell(k)}{_cell(v)}</tr>" for k, v in settings.items())

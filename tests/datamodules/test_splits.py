@@ -67,6 +67,16 @@ def test_stratified_split_refuses_a_single_sample_class_and_too_small_splits():
         np.arange(5), np.array([0, 0, 1, 1, 2]), 0.5, np.random.default_rng(0), singletons="train"
     )
     assert 4 in train and _classes([0, 0, 1, 1, 2], val) == {0, 1}
+    # ... but a selection of one sample per class leaves nothing for the architecture split
+    with pytest.raises(ValueError, match=r"`X\(val_fraction=0.5\)`: every class holds a single sample \(3 class"):
+        stratified_split(np.arange(3), np.arange(3), 0.5, np.random.default_rng(0), owner="X", singletons="train")
+
+
+def test_a_coreset_of_one_sample_per_class_is_refused_naming_the_fraction():
+    dm = CoresetDataModule(_sorted_arrays(), fraction=0.05, features=np.random.default_rng(0).normal(size=(48, 4)),
+                           save_manifest=False, seed=0)  # fmt: skip
+    with pytest.raises(ValueError, match="every class holds a single sample.*at least 2 samples per class"):
+        dm.setup("fit")
 
 
 def test_check_class_coverage_names_the_missing_classes():
