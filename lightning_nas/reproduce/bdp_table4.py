@@ -19,8 +19,10 @@ Scales (:data:`SETTINGS`):
   as the paper (25 prunings: the CIFAR-10 preset leaves 0.9^25 = 7 % of the weight and 0.8^25 = 0.4 % of the
   architecture split before the class-balance caps: the paper's "100⇒4"), 3 seeds. Measured: a DARTS epoch takes
   about 6.5 s on one core of a busy 2-core machine, so a DARTS or β-DARTS run takes about 5.5 min and a BDP run
-  about 2.5 min (it trains on ever less data): about 50 min for the four CIFAR-10 rows x 3 seeds.
-* ``gpu``: C=16, N=5 (the paper's supernet), 1,000 images per class (10,000), batch 64, 30 epochs, T=2, 3 seeds.
+  about 2.5 min (it trains on ever less data): about 50 min for the four CIFAR-10 rows x 3 seeds. The counts are per
+  class, so the CIFAR-100 rows (when CIFAR-100 is under ``--data-root``) search 20,000 images, about 10x longer.
+* ``gpu``: C=16, N=5 (the paper's supernet), 1,000 images per class (10,000; CIFAR-100: its whole 50,000), batch 64,
+  30 epochs, T=2, 3 seeds.
 * ``paper``: C=16, N=5, the whole training set (25,000 / 25,000), batch 64, 50 epochs, T=2, 4 seeds (the paper's
   4 runs).
 

@@ -171,7 +171,14 @@ class ReproductionTable(ABC):
     the seeds run when none are given)."""
 
     def settings(self, scale: Scale) -> Any:
-        """The settings at ``scale`` (by default ``scale_settings[scale]``)."""
+        """The settings at ``scale`` (by default ``scale_settings[scale]``).
+
+        Raises:
+            ValueError: ``scale`` is not one of the table's scales.
+        """
+        if scale not in self.scale_settings:
+            allowed = list(self.scale_settings)
+            raise ValueError(f"`{type(self).__name__}.settings(scale={scale!r})`: `scale` must be one of {allowed}.")
         return self.scale_settings[scale]
 
     def default_seeds(self, scale: Scale) -> list[int]:
@@ -206,15 +213,22 @@ def summarize(values: Sequence[float | None]) -> dict[str, Any]:
 
 
 def format_figure(summary: Mapping[str, Any], digits: int = 2) -> str:
-    """``"93.79±0.39"`` from a :func:`summarize` result, ``"n/a"`` without values.
+    """``"93.79±0.39"`` from a :func:`summarize` result; one value has no ``±`` (a single run, not a zero spread);
+    ``"n/a"`` without values; ``" (n=2/3)"`` is added when some runs gave no value.
 
     Example:
         >>> format_figure(summarize([93.0, 94.0]))
         '93.50±0.50'
+        >>> format_figure(summarize([93.0])), format_figure(summarize([93.0, None, 94.0]))
+        ('93.00', '93.50±0.50 (n=2/3)')
     """
     if summary.get("mean") is None:
         return "n/a"
-    return f"{summary['mean']:.{digits}f}±{summary['std']:.{digits}f}"
+    text = f"{summary['mean']:.{digits}f}"
+    if summary["n"] > 1:
+        text += f"±{summary['std']:.{digits}f}"
+    runs = len(summary.get("values", ()))
+    return text + (f" (n={summary['n']}/{runs})" if summary["n"] < runs else "")
 
 
 def _format_cost(cost: Mapping[str, Any], extras: Sequence[tuple[str, str]] = ()) -> str:
@@ -267,7 +281,8 @@ def run_table(
 ) -> dict[str, Any]:
     """Run every row of ``table`` for every seed, print a line per row, write ``results.json`` and ``results.html``.
 
-    A row whose data is missing (:meth:`ReproductionTable.unavailable`) is skipped, its line saying why.
+    A row whose data is missing (:meth:`ReproductionTable.unavailable`) is skipped, its line saying why. The files are
+    rewritten after every row, so an interrupted run keeps the rows it finished.
 
     Returns:
         The content of ``results.json``: the table, scale, seeds, settings, and per row the paper's figures, ours
@@ -285,6 +300,18 @@ def run_table(
     stream.flush()
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
+    results = {
+        "table": table.name,
+        "title": table.title,
+        "reference": table.reference,
+        "scale": scale,
+        "seeds": list(seeds),
+        "settings": _jsonable(settings),
+        "data_root": str(context.data_root),
+        "metrics": [{"key": key, "label": label} for key, label in table.metrics],
+        "cost_extras": [{"key": key, "label": label} for key, label in table.cost_extras],
+        "rows": rows,
+    }
     for row in table.rows:
         reason = table.unavailable(row, context)
         paper = {key: {"text": fig.text, "mean": fig.mean, "std": fig.std} for key, fig in row.paper.items()}
@@ -304,24 +331,16 @@ def run_table(
         rows.append(entry)
         print(_row_line(table, row, entry, width), file=stream)
         stream.flush()
-    results = {
-        "table": table.name,
-        "title": table.title,
-        "reference": table.reference,
-        "scale": scale,
-        "seeds": list(seeds),
-        "settings": _jsonable(settings),
-        "data_root": str(context.data_root),
-        "metrics": [{"key": key, "label": label} for key, label in table.metrics],
-        "cost_extras": [{"key": key, "label": label} for key, label in table.cost_extras],
-        "rows": rows,
-        "total_time_s": time.perf_counter() - started,
-        "written": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-    }
-    (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
-    write_html(results, out / "results.html")
+        _write(results, out, time.perf_counter() - started)  # after every row: a stopped run keeps what it did
     print(f"results: {out / 'results.json'}, {out / 'results.html'}", file=stream)
     return results
+
+
+def _write(results: dict[str, Any], out: Path, elapsed: float) -> None:
+    results["total_time_s"] = elapsed
+    results["written"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
+    write_html(results, out / "results.html")
 
 
 def _jsonable(settings: Any) -> Any:

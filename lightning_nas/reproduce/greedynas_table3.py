@@ -86,7 +86,7 @@ from lightning_nas.callbacks import SearchCost
 from lightning_nas.datamodules import (
     ImageFolderSearchDataModule,
 )
-from lightning_nas.methods import SPOS, GreedyNAS, surrogate_rank_consistency
+from lightning_nas.methods import SPOS, DivergenceError, GreedyNAS, surrogate_rank_consistency
 from lightning_nas.search import recalibrate_batch_norm
 
 from .data import find_data, search_datamodule
@@ -296,7 +296,9 @@ class GreedyNASTable3(ReproductionTable):
         defined = all(math.isfinite(result[metric + suffix]) for metric in ("spearman", "kendall"))
         for metric in ("spearman", "kendall"):
             metrics[metric] = result[metric + suffix] if defined else None
-        if not defined:
+        if "diverged" in details:
+            notes.append(f"seed {seed}: the supernet's training diverged: {details['diverged']}")
+        elif not defined:
             notes.append(f"seed {seed}: no ranking (every path got the same score on one side): ρ and τ undefined")
         if supernet == "uniform-acc":
             notes.append("same supernet and cost as the uniform sampling row")
@@ -350,7 +352,14 @@ class GreedyNASTable3(ReproductionTable):
                 default_root_dir=str(run_dir),
             )
             started = time.perf_counter()
-            trainer.fit(model, datamodule)
+            try:
+                trainer.fit(model, datamodule)
+            except DivergenceError as err:  # a result of the row (no ranking), not the end of the table
+                diverged = {key: math.nan for key in ("spearman", "kendall", "spearman_acc", "kendall_acc")}
+                details = {"supernet": kind, "diverged": str(err), "run_dir": str(run_dir)}
+                cost_values["time_s"] = time.perf_counter() - started
+                (run_dir / "run.json").write_text(json.dumps({"cost": cost_values, **details}, indent=1))
+                return diverged, cost_values, details
             train_time = time.perf_counter() - started
             summary = {k.removeprefix("cost/"): v for k, v in cost.summary().items()}
             cost_values.update(

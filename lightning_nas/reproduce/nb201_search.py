@@ -4,7 +4,8 @@ The shared step of the reproduction tables that search the NAS-Bench-201 space a
 200-epoch test accuracy from the built-in NAS-Bench-201 table instead of retraining it (proxy data Table 1, the
 core-set tables): a plain ``lightning.Trainer`` fits the given search module on the given data module (the
 supernet's validation loop off), :class:`~lightning_nas.callbacks.SearchCost` accounts for the cost, and the
-genotype is looked up. A diverged search (non-finite α) gives no genotype and says so in the notes.
+genotype is looked up. A diverged search (a non-finite loss or α, :class:`~lightning_nas.methods.DivergenceError`
+during the search or when deriving the genotype) gives no genotype and says why in the notes.
 """
 
 from __future__ import annotations
@@ -51,23 +52,19 @@ class NB201Search:
     end_pool: int = 0
 
 
+def _active(datamodule: Any) -> int:
+    """Active ids of both splits."""
+    return sum(len(datamodule.active_ids(split)) for split in ("train", "val"))
+
+
 class _ActivePool(Callback):
-    """Active ids of both splits at the start of fit and at its end."""
+    """Active ids of both splits at the start of fit."""
 
     def __init__(self) -> None:
         self.start = 0
-        self.end = 0
-
-    @staticmethod
-    def _active(trainer: Trainer) -> int:
-        datamodule = trainer.datamodule
-        return sum(len(datamodule.active_ids(split)) for split in ("train", "val"))
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.start = self._active(trainer)
-
-    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.end = self._active(trainer)
+        self.start = _active(trainer.datamodule)
 
 
 def search_nb201(
@@ -120,18 +117,18 @@ def search_nb201(
         callbacks=[cost, pool, *callbacks],
         default_root_dir=str(run_dir),
     )
-    started = time.perf_counter()
-    trainer.fit(model, datamodule)
-    wall = time.perf_counter() - started
-
     prefix = f"{label}: " if label else ""
     notes: list[str] = []
+    genotype: str | None = None
+    started = time.perf_counter()
+    try:  # a diverged search is a result of the row (no genotype), not the end of the table
+        trainer.fit(model, datamodule)
+        genotype = str(model.genotype())
+    except DivergenceError as err:
+        notes.append(f"{prefix}no genotype: {err}")
+    wall = time.perf_counter() - started
+    end = _active(datamodule) if pool.start else 0  # also after a divergence (no on_train_end then)
     metrics: dict[str, float | None] = dict.fromkeys(datasets)
-    try:
-        genotype: str | None = str(model.genotype())
-    except DivergenceError:
-        genotype = None
-        notes.append(f"{prefix}the search diverged (non-finite α); no genotype")
     if genotype is not None:
         table = NASBench201Table.default()
         for key in datasets:
@@ -147,7 +144,7 @@ def search_nb201(
         "time_s": wall,
         "samples": drawn,
         "data_fraction": drawn / (done_epochs * whole) if whole else 0.0,
-        "final_data_fraction": pool.end / whole if whole else 0.0,
+        "final_data_fraction": end / whole if whole else 0.0,
         **{f"search_cost/{key}": float(value) for key, value in summary.items()},
     }
-    return NB201Search(genotype, metrics, cost_values, notes, start_pool=pool.start, end_pool=pool.end)
+    return NB201Search(genotype, metrics, cost_values, notes, start_pool=pool.start, end_pool=end)

@@ -17,7 +17,7 @@ from lightning_nas.reproduce.framework import SCALES
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 PACK = SHARED_DATA / "cifar10" / "cifar10-jpeg.bin"
-NUMBER = r"\d+\.\d\d±\d+\.\d\d"
+NUMBER = r"\d+\.\d\d(?:±\d+\.\d\d)?"
 RATIOS = {"Core-set 2%": 0.02, "Core-set 5%": 0.05, "Core-set 10%": 0.1, "Random 2%": 0.02, "Random 5%": 0.05,
           "Random 10%": 0.1, "Random 50%": 0.5, "Full dataset 100%": 1.0}  # fmt: skip
 

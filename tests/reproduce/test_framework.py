@@ -57,3 +57,31 @@ def test_lines_results_and_page(tmp_path):
     # a remark every row makes is said once above the table, the others stay in their row
     assert page.count("shared remark") == 1 and "Every row: shared remark." in page
     assert "<td>about A</td>" in page and "<td>no d2 here</td>" in page and "+ selection 3.0 s" in page
+
+
+class _OneSeedMissing(_Toy):
+    def run(self, row: Row, seed: int, context: RunContext) -> SeedRun:
+        if row.method == "B":
+            raise RuntimeError("row B broke")
+        run = super().run(row, seed, context)
+        if seed == 1:
+            run.metrics["acc"] = None  # e.g. a diverged search: no figure for this seed
+        return run
+
+
+def test_a_missing_seed_is_counted_and_finished_rows_survive_a_failure(tmp_path):
+    stream = io.StringIO()
+    try:
+        run_table(_OneSeedMissing(), "smoke", [0, 1, 2], tmp_path, tmp_path, stream=stream)
+    except RuntimeError as err:
+        assert str(err) == "row B broke"
+    else:
+        raise AssertionError("the failing row should have raised")
+    # row A was printed with the count of seeds that gave a figure, and written before row B failed
+    assert "accuracy: paper 90.0±1.0 | ours 52.00±1.00 (n=2/3)" in stream.getvalue()
+    written = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert [row["method"] for row in written["rows"]] == ["A"] and (tmp_path / "results.html").is_file()
+    # a single seed has no spread to show
+    single = io.StringIO()
+    run_table(_Toy(), "smoke", [0], tmp_path / "one", tmp_path / "one", stream=single)
+    assert "ours 51.00   cost" in single.getvalue()
