@@ -132,3 +132,18 @@ def test_paper_figures_and_summary():
     # every row of the table carries the paper's figure for every metric it compares
     for row in BDPTable4.rows:
         assert set(row.paper) == {key for key, _ in BDPTable4.metrics}
+    # BDP Table 4's upper block as printed (C10, C100, IN16; cost), by search data set
+    printed = {
+        ("DARTS (1st)", "cifar10"): ("54.30±0.00", "15.61±0.00", "16.32±0.00", "3.2 h, data 100 %"),
+        ("DARTS w/ BDP", "cifar10"): ("93.79±0.39", "71.74±2.17", "44.67±1.33", "1.6 h, data 100⇒4 %"),
+        ("DARTS w/ BDP", "cifar100"): ("93.76±0.28", "71.64±1.30", "45.12±0.39", "1.9 h, data 100⇒14 %"),
+        ("β-DARTS", "cifar100"): ("94.36±0.00", "73.51±0.00", "46.34±0.00", "3.2 h, data 100 %"),
+        ("β-DARTS w/ BDP", "cifar10"): ("94.36±0.01", "73.41±0.17", "46.46±0.21", "1.6 h, data 100⇒4 %"),
+        ("β-DARTS w/ BDP", "cifar100"): ("94.36±0.00", "73.51±0.00", "46.34±0.00", "1.9 h, data 100⇒14 %"),
+    }
+    rows = {(row.method, row.dataset): row for row in BDPTable4.rows}
+    assert len(rows) == 8
+    for key, (c10, c100, in16, cost) in printed.items():
+        row = rows[key]
+        figures = tuple(row.paper[key].text for key in ("cifar10", "cifar100", "imagenet16-120"))
+        assert figures == (c10, c100, in16) and row.paper_cost == cost
