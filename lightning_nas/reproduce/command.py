@@ -70,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
         "cifar-10-batches-py / cifar-100-python; or ImageFolder trees cifar10/, cifar100/). Default: data",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: runs/reproduce/TABLE-SCALE)")
-    parser.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu (default: auto)")
+    parser.add_argument(
+        "--accelerator", default="auto", choices=("auto", "cpu", "gpu", "cuda", "mps"),
+        help="Lightning accelerator (default: auto)",
+    )  # fmt: skip
     return parser
 
 

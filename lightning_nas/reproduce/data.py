@@ -11,7 +11,9 @@ Under ``--data-root ROOT`` a data set is looked for, in this order:
   data set's number of classes.
 
 Where a scale searches on fewer images per class than the data set has, the torchvision and ImageFolder sources are
-wrapped in a class-balanced ``RandomSubsetDataModule`` of that size (the pack is unpacked at that size directly).
+wrapped in a class-balanced ``RandomSubsetDataModule`` of that size, drawn anew for every seed; the pack is unpacked
+at that size directly: the first images of each class in the pack's (shuffled) order, the same for every seed. So
+over seeds, a std from the pack reflects the search's randomness; from the other sources, the subset's too.
 Nothing is downloaded: a data set found nowhere is reported, not faked.
 """
 

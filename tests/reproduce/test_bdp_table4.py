@@ -103,6 +103,7 @@ def test_smoke_html(smoke):
         (["bdp-table4", "--seeds=-1"], "argument --seeds: must be distinct non-negative integers"),
         (["bdp-table4", "--seeds", "1,1"], "argument --seeds: must be distinct non-negative integers"),
         ([], "the following arguments are required: table"),
+        (["bdp-table4", "--accelerator", "gpus"], "argument --accelerator: invalid choice: 'gpus'"),
     ],
 )
 def test_bad_arguments_name_the_argument(argv, argument, capsys, tmp_path):
