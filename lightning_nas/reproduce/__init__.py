@@ -39,6 +39,7 @@ from .framework import (
     SeedRun,
     format_figure,
     run_table,
+    select_rows,
     summarize,
     write_html,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "main",
     "run_table",
     "search_nb201",
+    "select_rows",
     "summarize",
     "write_html",
 ]

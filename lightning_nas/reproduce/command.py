@@ -12,7 +12,7 @@ from pathlib import Path
 from .bdp_table4 import BDPTable4
 from .coreset_table2 import CoresetTable2
 from .econas_rank import EcoNASRankConsistency
-from .framework import SCALES, ReproductionTable, run_table
+from .framework import SCALES, ReproductionTable, run_table, select_rows
 from .greedynas_table3 import GreedyNASTable3
 from .proxy_table1 import ProxyTable1
 
@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder holding the data sets (e.g. ../shared/data: the CIFAR-10 pack; torchvision's "
         "cifar-10-batches-py / cifar-100-python; or ImageFolder trees cifar10/, cifar100/). Default: data",
     )  # fmt: skip
+    parser.add_argument(
+        "--rows", default=None,
+        help="run only the rows whose label contains one of these comma-separated parts, e.g. 'core-set 10%%,full'",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: runs/reproduce/TABLE-SCALE)")
     parser.add_argument(
         "--accelerator", default="auto", choices=("auto", "cpu", "gpu", "cuda", "mps"),
@@ -110,6 +114,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exit_.code
         return code if isinstance(code, int) else (0 if code is None else 2)
     table = TABLES[args.table]()
+    try:
+        select_rows(table, args.rows)
+    except ValueError as err:
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: argument --rows: {err}", file=sys.stderr)
+        return 2
     seeds = args.seeds if args.seeds is not None else table.default_seeds(args.scale)
     out = args.out if args.out is not None else Path("runs") / "reproduce" / f"{args.table}-{args.scale}"
     formatwarning = warnings.formatwarning
@@ -117,7 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _quiet()
         warnings.formatwarning = _one_line  # the library's own warnings (a class selected once) stay, on one line
         try:
-            results = run_table(table, args.scale, seeds, args.data_root, out, accelerator=args.accelerator)
+            results = run_table(
+                table, args.scale, seeds, args.data_root, out, accelerator=args.accelerator, rows=args.rows
+            )
         finally:
             warnings.formatwarning = formatwarning
     if not any(row["status"] == "ok" for row in results["rows"]):

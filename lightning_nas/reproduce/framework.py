@@ -32,6 +32,7 @@ __all__ = [
     "SeedRun",
     "format_figure",
     "run_table",
+    "select_rows",
     "summarize",
     "write_html",
 ]
@@ -278,11 +279,16 @@ def run_table(
     out: str | Path,
     accelerator: str = "auto",
     stream: TextIO | None = None,
+    rows: str | None = None,
 ) -> dict[str, Any]:
     """Run every row of ``table`` for every seed, print a line per row, write ``results.json`` and ``results.html``.
 
     A row whose data is missing (:meth:`ReproductionTable.unavailable`) is skipped, its line saying why. The files are
-    rewritten after every row, so an interrupted run keeps the rows it finished.
+    rewritten after every row, so an interrupted run keeps the rows it finished. ``rows`` runs only the rows whose
+    label contains one of its comma-separated parts (case-insensitive), e.g. ``"core-set 10%, full"``.
+
+    Raises:
+        ValueError: ``rows`` matches no row (the message lists the labels).
 
     Returns:
         The content of ``results.json``: the table, scale, seeds, settings, and per row the paper's figures, ours
@@ -293,13 +299,14 @@ def run_table(
     out.mkdir(parents=True, exist_ok=True)
     settings = table.settings(scale)
     context = RunContext(scale=scale, settings=settings, data_root=Path(data_root), out=out, accelerator=accelerator)
-    width = max(len(row.label) for row in table.rows)
+    chosen = select_rows(table, rows)
+    width = max(len(row.label) for row in chosen)
     print(f"{table.title} — scale {scale}, seeds {','.join(map(str, seeds))}", file=stream)
     print(f"  {table.reference}", file=stream)
     print(f"  settings: {_settings_text(settings)}", file=stream)
     stream.flush()
     started = time.perf_counter()
-    rows: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
     results = {
         "table": table.name,
         "title": table.title,
@@ -310,9 +317,9 @@ def run_table(
         "data_root": str(context.data_root),
         "metrics": [{"key": key, "label": label} for key, label in table.metrics],
         "cost_extras": [{"key": key, "label": label} for key, label in table.cost_extras],
-        "rows": rows,
+        "rows": entries,
     }
-    for row in table.rows:
+    for row in chosen:
         reason = table.unavailable(row, context)
         paper = {key: {"text": fig.text, "mean": fig.mean, "std": fig.std} for key, fig in row.paper.items()}
         entry: dict[str, Any] = {
@@ -328,12 +335,28 @@ def run_table(
         else:
             runs = [table.run(row, seed, context) for seed in seeds]
             entry.update(_aggregate(row, runs, [key for key, _ in table.metrics]))
-        rows.append(entry)
+        entries.append(entry)
         print(_row_line(table, row, entry, width), file=stream)
         stream.flush()
         _write(results, out, time.perf_counter() - started)  # after every row: a stopped run keeps what it did
     print(f"results: {out / 'results.json'}, {out / 'results.html'}", file=stream)
     return results
+
+
+def select_rows(table: ReproductionTable, rows: str | None) -> list[Row]:
+    """The rows of ``table`` whose label contains one of the comma-separated parts of ``rows`` (all: ``None``).
+
+    Raises:
+        ValueError: ``rows`` matches no row.
+    """
+    if rows is None:
+        return list(table.rows)
+    parts = [part.strip().lower() for part in rows.split(",") if part.strip()]
+    chosen = [row for row in table.rows if any(part in row.label.lower() for part in parts)]
+    if not chosen:
+        labels = ", ".join(repr(row.label) for row in table.rows)
+        raise ValueError(f"`rows={rows!r}` matches none of the rows of {table.name}: {labels}.")
+    return chosen
 
 
 def _write(results: dict[str, Any], out: Path, elapsed: float) -> None:

@@ -104,6 +104,10 @@ def test_smoke_html(smoke):
         (["bdp-table4", "--seeds", "1,1"], "argument --seeds: must be distinct non-negative integers"),
         ([], "the following arguments are required: table"),
         (["bdp-table4", "--accelerator", "gpus"], "argument --accelerator: invalid choice: 'gpus'"),
+        (
+            ["bdp-table4", "--rows", "nas"],
+            "argument --rows: `rows='nas'` matches none of the rows of bdp-table4: 'DARTS (1st) [cifar10]', ",
+        ),
     ],
 )
 def test_bad_arguments_name_the_argument(argv, argument, capsys, tmp_path):

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import ClassVar
 
+import pytest
+
 from lightning_nas.reproduce import PaperFigure, ReproductionTable, Row, RunContext, SeedRun, run_table
 
 
@@ -85,3 +87,12 @@ def test_a_missing_seed_is_counted_and_finished_rows_survive_a_failure(tmp_path)
     single = io.StringIO()
     run_table(_Toy(), "smoke", [0], tmp_path / "one", tmp_path / "one", stream=single)
     assert "ours 51.00   cost" in single.getvalue()
+
+
+def test_rows_picks_rows_by_label_and_refuses_a_pattern_matching_none(tmp_path):
+    stream = io.StringIO()
+    results = run_table(_Toy(), "smoke", [0], tmp_path, tmp_path, stream=stream, rows=" b , [D2]")
+    assert [row["method"] for row in results["rows"]] == ["B", "C"]
+    assert [line[:6] for line in stream.getvalue().splitlines() if line[1:3] == " ["] == ["B [d1]", "C [d2]"]
+    with pytest.raises(ValueError, match=r"`rows='x'` matches none of the rows of toy: 'A \[d1\]', 'B \[d1\]'"):
+        run_table(_Toy(), "smoke", [0], tmp_path, tmp_path, stream=stream, rows="x")
