@@ -36,7 +36,10 @@ reports the search cost in GPU-hours (selection + search). What this table does 
 * **Cost** per run: ``time_s`` (wall time of the search's ``fit``), ``samples`` (drawn from both splits),
   ``data_fraction`` (samples drawn / (epochs x the whole pool): about the selection ratio),
   ``final_data_fraction`` (the selection / the whole pool), ``selection_time_s`` (core-set rows) and
-  ``total_time_s`` (selection + search), with the ``SearchCost`` summary.
+  ``total_time_s`` (selection + search), with the ``SearchCost`` summary. With Inception-v3 the embedding is cached
+  by :class:`~lightning_nas.datamodules.CoresetDataModule` (under ``OUT/cache``), so only the first core-set run of
+  an output folder pays for it in ``selection_time_s``; the later ones load it (the ResNet-20 path charges its
+  training and embedding to every core-set row).
 
 Scales (:data:`SETTINGS`):
 
