@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
 from pathlib import Path
@@ -15,27 +13,14 @@ from lightning_nas.reproduce.command import TABLES, main
 from lightning_nas.reproduce.coreset_table2 import SETTINGS, CoresetTable2
 from lightning_nas.reproduce.framework import SCALES
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-PACK = SHARED_DATA / "cifar10" / "cifar10-jpeg.bin"
 NUMBER = r"\d+\.\d\d(?:±\d+\.\d\d)?"
 RATIOS = {"Core-set 2%": 0.02, "Core-set 5%": 0.05, "Core-set 10%": 0.1, "Random 2%": 0.02, "Random 5%": 0.05,
           "Random 10%": 0.1, "Random 50%": 0.5, "Full dataset 100%": 1.0}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory) -> tuple[int, str, Path]:
-    """``main(["coreset-table2", "--scale", "smoke", ...])`` in-process on the real CIFAR-10 pack, run once.
-
-    ``capsys`` is function-scoped; the module-scoped run captures stdout with ``redirect_stdout`` instead.
-    """
-    if not PACK.is_file():
-        pytest.skip(f"the real CIFAR-10 pack is not available: {PACK} is missing (../shared is absent)")
-    out = tmp_path_factory.mktemp("coreset_table2_smoke")
-    stream = io.StringIO()
-    with contextlib.redirect_stdout(stream):
-        code = main(["coreset-table2", "--scale", "smoke", "--seeds", "0", "--data-root", str(SHARED_DATA),
-                     "--out", str(out), "--accelerator", "cpu"])  # fmt: skip
-    return code, stream.getvalue(), out
+def smoke(run_smoke) -> tuple[int, str, Path]:
+    return run_smoke("coreset-table2", "--seeds", "0")
 
 
 def test_registered():

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import html
-import io
 import json
 import math
 import re
@@ -15,7 +13,7 @@ import numpy as np
 import pytest
 
 from lightning_nas.benchmarks import NASBench201Table, rank_consistency
-from lightning_nas.reproduce.command import TABLES, main
+from lightning_nas.reproduce.command import TABLES
 from lightning_nas.reproduce.econas_rank import (
     NB201_CHANNELS,
     SETTINGS,
@@ -27,8 +25,6 @@ from lightning_nas.reproduce.econas_rank import (
 from lightning_nas.reproduce.framework import SCALES, RunContext
 from lightning_nas.search import ReducedSetting
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-PACK = SHARED_DATA / "cifar10" / "cifar10-jpeg.bin"
 NUMBER = r"-?\d+\.\d\d(?:±\d+\.\d\d)?"
 # Table 4 of the paper, as printed: the reduced setting and its Spearman coefficient "Sp"
 PAPER_SP = [("c1r0s0e25", "0.70"), ("c4r4s0e35", "0.74"), ("c0r0s0e20", "0.65"), ("c3r2s1e60", "0.79"),
@@ -36,16 +32,8 @@ PAPER_SP = [("c1r0s0e25", "0.70"), ("c4r4s0e35", "0.74"), ("c0r0s0e20", "0.65"),
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory) -> tuple[int, str, Path]:
-    """``main(["econas-rank", "--scale", "smoke", ...])`` in-process on the real CIFAR-10 pack, run once."""
-    if not PACK.is_file():
-        pytest.skip(f"the real CIFAR-10 pack is not available: {PACK} is missing (../shared is absent)")
-    out = tmp_path_factory.mktemp("econas_rank_smoke")
-    stdout = io.StringIO()
-    with contextlib.redirect_stdout(stdout):
-        code = main(["econas-rank", "--scale", "smoke", "--data-root", str(SHARED_DATA), "--out", str(out),
-                     "--accelerator", "cpu"])  # fmt: skip
-    return code, stdout.getvalue(), out
+def smoke(run_smoke) -> tuple[int, str, Path]:
+    return run_smoke("econas-rank")
 
 
 def test_registered():

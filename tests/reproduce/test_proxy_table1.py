@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
 from pathlib import Path
@@ -12,12 +10,10 @@ import numpy as np
 import pytest
 
 from lightning_nas.benchmarks import NASBench201Table
-from lightning_nas.reproduce.command import TABLES, main
+from lightning_nas.reproduce.command import TABLES
 from lightning_nas.reproduce.framework import SCALES
 from lightning_nas.reproduce.proxy_table1 import SETTINGS, ProxyTable1
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-PACK = SHARED_DATA / "cifar10" / "cifar10-jpeg.bin"
 NUMBER = r"\d+\.\d\d(?:±\d+\.\d\d)?"
 POOL = 200  # smoke: 20 images per class
 # smoke selections of 20-100 images are not class-balanced: a class drawn once is in the weight split only
@@ -25,19 +21,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*the selection holds the class:
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory) -> tuple[int, str, Path]:
-    """``main(["proxy-table1", "--scale", "smoke", ...])`` in-process on the real CIFAR-10 pack, run once.
-
-    ``capsys`` is function-scoped; the module-scoped run captures stdout with ``redirect_stdout`` instead.
-    """
-    if not PACK.is_file():
-        pytest.skip(f"the real CIFAR-10 pack is not available: {PACK} is missing (../shared is absent)")
-    out = tmp_path_factory.mktemp("proxy_table1_smoke")
-    stream = io.StringIO()
-    with contextlib.redirect_stdout(stream):
-        code = main(["proxy-table1", "--scale", "smoke", "--seeds", "0", "--data-root", str(SHARED_DATA),
-                     "--out", str(out), "--accelerator", "cpu"])  # fmt: skip
-    return code, stream.getvalue(), out
+def smoke(run_smoke) -> tuple[int, str, Path]:
+    return run_smoke("proxy-table1", "--seeds", "0")
 
 
 def test_registered():
