@@ -1,13 +1,24 @@
 """Shared fixtures: small CPU Trainers, and a small real CIFAR-10 subset unpacked from ../shared/data."""
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-from lightning import Trainer
+# pytest-xdist's workers (`-n auto` in pyproject) share the cores: each gets cores // workers threads, passed on to
+# the processes it spawns (DDP ranks, console scripts), unless OMP_NUM_THREADS is set already (CI sets 1)
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1 and "OMP_NUM_THREADS" not in os.environ:
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from lightning import Trainer  # noqa: E402
+
+if "OMP_NUM_THREADS" in os.environ:
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 UNPACK = SHARED / "data" / "cifar10" / "unpack.py"
