@@ -9,6 +9,7 @@ The subset selections now live one per module: the base and its plumbing in
 
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import Any
 
@@ -42,6 +43,10 @@ def renamed(module: str, name: str) -> Any:
     if name not in _RENAMED:
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
     cls = _RENAMED[name]
+    # `from package import name` first probes `hasattr(package, name)` (importlib's `_handle_fromlist`, looking for a
+    # submodule of that name), then reads it: only the read warns, so an import warns once
+    if sys._getframe(2).f_code.co_name == "_handle_fromlist":
+        return cls
     warnings.warn(
         f"`{module}.{name}` is deprecated: use `lightning_nas.datamodules.{cls.__name__}` (the same class).",
         DeprecationWarning,

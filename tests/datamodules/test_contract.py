@@ -82,6 +82,15 @@ def test_reduction_data_module_is_a_deprecated_name_of_the_subset_selection_base
         )
     with pytest.raises(AttributeError, match="no attribute 'NoSuchModule'"):
         datamodules.NoSuchModule  # noqa: B018
+
+
+def test_importing_the_deprecated_name_warns_once_at_the_import():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        from lightning_nas.datamodules import ReductionDataModule  # noqa: F401
+    deprecations = [w for w in caught if issubclass(w.category, DeprecationWarning)]
+    assert len(deprecations) == 1, [str(w.message) for w in deprecations]
+    assert deprecations[0].filename == __file__
     assert issubclass(RandomSubsetDataModule, SubsetSelectionDataModule)
     assert issubclass(ReducedDataModule, WrappedDataModule) and not issubclass(
         ReducedDataModule, SubsetSelectionDataModule
