@@ -9,7 +9,7 @@ from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
-from lightning_nas.checks import check_bool, check_choice, check_number
+from lightning_nas.checks import check_bool, check_number
 from lightning_nas.spaces import Genotype, GenotypeEdge, SearchSpace, get_search_space_class, list_search_spaces
 
 __all__ = ["PARAMETER_FREE_OPS", "SKIP_OPS", "CollapseMonitor", "count_ops", "genotype_ops"]
@@ -26,6 +26,7 @@ SKIP_OPS: dict[str, str] = {
 }
 
 Cell = Literal["normal", "reduce"]
+"""The DARTS space's cells; a registered space with several cells may name its own (any string)."""
 
 
 def _space_of(call: str, genotype: Any) -> type[SearchSpace]:
@@ -151,13 +152,16 @@ class CollapseMonitor(Callback):
             ``parameter_free``.
         parameter_free: count every parameter-free operation of the space.
         threshold: count at which to stop (``>=``); ``None`` only monitors.
-        cell: the DARTS-space cell to count in, ``"normal"`` (DARTS+, P-DARTS), ``"reduce"`` or ``None`` (both).
-            Spaces with one cell (NAS-Bench-201, MobileNet) count in it whatever ``cell`` says.
+        cell: the cell to count in: in the DARTS space ``"normal"`` (DARTS+, P-DARTS) or ``"reduce"``; in another
+            space with several cells, one of the names its genotype's edges carry (``genotype.cells()``); ``None``
+            counts in all. Spaces with one cell (NAS-Bench-201, MobileNet) count in it whatever ``cell`` says. A
+            name the searched genotype does not have stops the fit before the first step, listing its cells.
         stop: stop the fit when the threshold is reached (``False``: record the epoch only).
         start_epoch: first (0-based) epoch at which the threshold is checked.
 
     Raises:
-        ValueError: an argument is out of range, or ``ops`` and ``parameter_free`` are both given.
+        ValueError: an argument is out of range, or ``ops`` and ``parameter_free`` are both given; (when the fit
+            starts) the genotype has several cells and none is named ``cell``.
         TypeError: (during fit) the module has no ``genotype()``.
 
     Example:
@@ -179,7 +183,7 @@ class CollapseMonitor(Callback):
         ops: Sequence[str] | None = None,
         parameter_free: bool = False,
         threshold: int | None = None,
-        cell: Cell | None = "normal",
+        cell: Cell | str | None = "normal",
         stop: bool = True,
         start_epoch: int = 0,
     ) -> None:
@@ -195,13 +199,17 @@ class CollapseMonitor(Callback):
                 "not both."
             )
         check_number(name, "threshold", threshold, low=1, integer=True, optional=True)
-        check_choice(name, "cell", cell, ("normal", "reduce", None))
+        if cell is not None and (not isinstance(cell, str) or not cell):
+            raise ValueError(
+                f"`CollapseMonitor(cell={cell!r})`: `cell` must be a cell's name ('normal' or 'reduce' in the DARTS "
+                f"space) or None (all cells). Got {cell!r}."
+            )
         check_bool(name, "stop", stop)
         check_number(name, "start_epoch", start_epoch, low=0, integer=True)
         self.ops = tuple(ops) if ops is not None else None
         self.parameter_free = parameter_free
         self.threshold = threshold
-        self.cell: Cell | None = cell
+        self.cell: str | None = cell
         self.stop = stop
         self.start_epoch = start_epoch
         self._history: dict[int, int] = {}
@@ -237,6 +245,18 @@ class CollapseMonitor(Callback):
             raise TypeError(
                 f"`CollapseMonitor` counts operations in `pl_module.genotype()`, but `{type(pl_module).__name__}` has "
                 "no `genotype()` method (the search methods of `lightning_nas.methods` have it)."
+            )
+
+    @override
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self.cell is None:
+            return
+        cells = tuple(dict.fromkeys(edge.cell for edge in _edges("CollapseMonitor", pl_module.genotype())))
+        if len(cells) > 1 and self.cell not in cells:
+            allowed = ", ".join(repr(c) for c in cells)
+            raise ValueError(
+                f"`CollapseMonitor(cell={self.cell!r})`: the searched genotype has the cells {allowed}; `cell` must "
+                f"be one of them or None (all cells). Got {self.cell!r}."
             )
 
     @override

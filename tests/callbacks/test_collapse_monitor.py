@@ -103,7 +103,8 @@ def test_counting_errors():
         ({"ops": ["skip_connect"], "parameter_free": True}, "either `ops` or `parameter_free=True`"),
         ({"threshold": 0}, "`threshold` must be an integer >= 1 or None"),
         ({"threshold": 1.5}, "`threshold` must be an integer >= 1 or None"),
-        ({"cell": "both"}, "`cell` must be 'normal', 'reduce' or None"),
+        ({"cell": ""}, "`cell` must be a cell's name"),
+        ({"cell": 3}, "`cell` must be a cell's name"),
         ({"stop": "yes"}, "`stop` must be a bool"),
         ({"start_epoch": -1}, "`start_epoch` must be an integer >= 0"),
         ({"parameter_free": 1}, "`parameter_free` must be a bool"),
@@ -120,6 +121,42 @@ def test_module_without_genotype_fails_at_setup(tiny_trainer):
 
     with pytest.raises(TypeError, match="has no `genotype\\(\\)` method"):
         tiny_trainer(callbacks=[CollapseMonitor()], max_epochs=1).fit(NoGenotype([]))
+
+
+class DownUpGenotype(DARTSGenotype):
+    """A DARTS genotype whose cells are named as a user's two-cell space might name them: "down" and "up"."""
+
+    def edges(self):
+        return tuple(edge._replace(cell={"normal": "down", "reduce": "up"}[edge.cell]) for edge in super().edges())
+
+
+def test_a_space_with_its_own_cell_names_is_counted_per_cell(tiny_trainer):
+    genotype = DownUpGenotype.from_string(DARTS_TEXT)  # 2 skips in "down" (the normal cell), 3 in "up"
+    assert genotype.cells() == ("down", "up")
+    assert count_ops(genotype, cell="down") == 2 and count_ops(genotype, cell="up") == 3
+    up = CollapseMonitor(threshold=3, cell="up")
+    trainer = tiny_trainer(callbacks=[up], max_epochs=2)
+    trainer.fit(Scripted([genotype, genotype]))
+    assert up.history == {0: 3} and up.stopped_epoch == 0
+    down = CollapseMonitor(threshold=3, cell="down")
+    tiny_trainer(callbacks=[down], max_epochs=2).fit(Scripted([genotype, genotype]))
+    assert down.history == {0: 2, 1: 2} and down.stopped_epoch is None
+
+
+def test_a_cell_the_genotype_lacks_stops_the_fit_before_the_first_step(tiny_trainer):
+    genotype = DownUpGenotype.from_string(DARTS_TEXT)
+    monitor = CollapseMonitor(cell="normal")  # the default, but this space names its cells "down" and "up"
+    trainer = tiny_trainer(callbacks=[monitor], max_epochs=1)
+    with pytest.raises(
+        ValueError,
+        match=r"`CollapseMonitor\(cell='normal'\)`: the searched genotype has the cells "
+        r"'down', 'up'; `cell` must be one of them or None",
+    ):
+        trainer.fit(Scripted([genotype]))
+    assert trainer.global_step == 0 and monitor.history == {}
+    one_cell = CollapseMonitor(cell="up")  # a one-cell space counts in its cell whatever `cell` says
+    tiny_trainer(callbacks=[one_cell], max_epochs=1).fit(Scripted([nb201(2)]))
+    assert one_cell.history == {0: 2}
 
 
 # ---------------------------------------------------------------------------------------------------- early stop
