@@ -76,7 +76,7 @@ class SearchDataContract(Protocol):
     :class:`~lightning_nas.datamodules.SearchDataModule` implements it, and so does every data module that wraps one
     (:class:`~lightning_nas.datamodules.WrappedDataModule`: the subset selections and the reduced setting).
     ``isinstance(obj, SearchDataContract)`` reads the members, and the properties need ``setup()`` first; before
-    ``setup``, :func:`missing_search_data_members` checks the class instead.
+    ``setup``, :func:`missing_search_data_members` checks the class (and the instance's own attributes) instead.
 
     Example:
         >>> import torch
@@ -154,9 +154,10 @@ SEARCH_DATA_MEMBERS: tuple[str, ...] = (
 
 
 def missing_search_data_members(datamodule: Any, members: Sequence[str] = SEARCH_DATA_MEMBERS) -> list[str]:
-    """The members of the search-data contract that ``datamodule``'s class lacks (empty: it conforms).
+    """The members of the search-data contract that ``datamodule`` lacks (empty: it conforms).
 
-    Reads the class, not the instance, so it never evaluates a property: safe before ``setup``.
+    Reads the class and the instance's own attributes (``vars(datamodule)``, e.g. ``self.labels = ...`` set in
+    ``__init__``), never ``getattr``, so it evaluates no property: safe before ``setup``.
 
     Args:
         datamodule: the object to check (usually ``trainer.datamodule``); ``None`` lacks everything.
@@ -166,7 +167,8 @@ def missing_search_data_members(datamodule: Any, members: Sequence[str] = SEARCH
         >>> missing_search_data_members(None, ("labels", "active_ids"))
         ['labels', 'active_ids']
     """
-    return [name for name in members if not hasattr(type(datamodule), name)]
+    own = getattr(datamodule, "__dict__", {})
+    return [name for name in members if not hasattr(type(datamodule), name) and name not in own]
 
 
 # --------------------------------------------------------------------------------------------------------------------

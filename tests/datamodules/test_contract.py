@@ -53,6 +53,23 @@ def test_a_non_conforming_object_lacks_every_member():
     assert not isinstance(object(), SearchDataContract)
 
 
+def test_members_set_on_the_instance_count_and_no_property_is_evaluated():
+    class OwnModule:
+        """A user's data module that sets some members in `__init__` (and has a property that needs `setup`)."""
+
+        def __init__(self):
+            self.labels = np.zeros(4, dtype=np.int64)
+            self.active_ids = lambda split: np.arange(2)
+
+        @property
+        def pool_size(self):
+            raise AssertionError("evaluated a property before setup")
+
+    missing = missing_search_data_members(OwnModule())
+    assert "labels" not in missing and "active_ids" not in missing and "pool_size" not in missing
+    assert missing == [m for m in SEARCH_DATA_MEMBERS if m not in ("labels", "active_ids", "pool_size")]
+
+
 def test_the_wrapped_module_sees_the_wrappers_trainer_through_every_layer():
     base = _data()
     reduced = ReducedDataModule(base, fraction=0.5)
