@@ -42,7 +42,7 @@ from lightning import Callback, seed_everything
 from lightning_nas.callbacks import BDP_PRESETS, VoEPruning
 from lightning_nas.methods import DARTS, BetaDARTS
 
-from .data import CLASSES, TITLES, find_data, search_datamodule
+from .data import CLASSES, TITLES, find_data, missing_data, search_datamodule
 from .framework import PaperFigure, ReproductionTable, Row, RunContext, SeedRun
 from .nb201_search import search_nb201
 
@@ -133,9 +133,7 @@ class BDPTable4(ReproductionTable):
     scale_settings: ClassVar[Mapping[str, Any]] = SETTINGS
 
     def unavailable(self, row: Row, context: RunContext) -> str | None:
-        if find_data(row.dataset, context.data_root) is None:
-            return f"{TITLES[row.dataset]} not found at {context.data_root}: pass --data-root"
-        return None
+        return missing_data(row.dataset, context.data_root)
 
     def run(self, row: Row, seed: int, context: RunContext) -> SeedRun:
         settings: BDPTable4Settings = context.settings

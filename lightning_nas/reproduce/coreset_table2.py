@@ -70,7 +70,7 @@ from lightning_nas.datamodules import CoresetDataModule, RandomSubsetDataModule
 from lightning_nas.embeddings import extract_features, feature_extractor
 from lightning_nas.methods import PCDARTS
 
-from .data import TITLES, find_data, search_datamodule
+from .data import find_data, missing_data, search_datamodule
 from .framework import PaperFigure, ReproductionTable, Row, RunContext, SeedRun
 from .nb201_search import search_nb201
 
@@ -218,14 +218,9 @@ class CoresetTable2(ReproductionTable):
 
     def unavailable(self, row: Row, context: RunContext) -> str | None:
         settings: CoresetTable2Settings = context.settings
-        source = find_data("cifar10", context.data_root)
-        if source is None:
-            return f"{TITLES['cifar10']} not found at {context.data_root}: pass --data-root"
-        if source.kind != "pack" and settings.images_per_class is not None:
-            return (
-                f"a pool of {settings.images_per_class} images per class is unpacked from the CIFAR-10 JPEG pack; "
-                f"{source} is not the pack (scale paper uses the whole set from any source)"
-            )
+        problem = missing_data("cifar10", context.data_root, per_class=settings.images_per_class)
+        if problem is not None:
+            return problem
         if row.options["selection"] == "coreset" and settings.extractor == "inception_v3":
             weights = self._weights()
             if weights not in self._extractor_problem:

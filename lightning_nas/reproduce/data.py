@@ -36,7 +36,16 @@ from lightning_nas.datamodules import (
     RandomSubsetDataModule,
 )
 
-__all__ = ["CLASSES", "TITLES", "DataSource", "find_data", "pack_arrays", "pool_datamodule", "search_datamodule"]
+__all__ = [
+    "CLASSES",
+    "TITLES",
+    "DataSource",
+    "find_data",
+    "missing_data",
+    "pack_arrays",
+    "pool_datamodule",
+    "search_datamodule",
+]
 
 CLASSES: dict[str, int] = {"cifar10": 10, "cifar100": 100}
 TITLES: dict[str, str] = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
@@ -87,6 +96,36 @@ def find_data(dataset: str, root: str | os.PathLike[str]) -> DataSource | None:
     for folder in (root / dataset, root):
         if (folder / "train").is_dir() and _class_dirs(folder / "train") == CLASSES[dataset]:
             return DataSource(dataset, "imagefolder", folder)
+    return None
+
+
+def missing_data(
+    dataset: str, root: str | os.PathLike[str], *, per_class: int | None = None, pack: bool = False
+) -> str | None:
+    """Why ``dataset`` under ``root`` cannot serve a table's row (a row's skip reason), or ``None`` when it can.
+
+    Args:
+        dataset: ``"cifar10"`` or ``"cifar100"``.
+        root: the ``--data-root`` folder.
+        per_class: the row's pool is cut to ``per_class`` images per class, which only the CIFAR-10 pack can be
+            (the other sources are used whole); ``None``: no cut.
+        pack: the row needs the CIFAR-10 JPEG pack itself (e.g. for :func:`pack_arrays`).
+
+    Example:
+        >>> missing_data("cifar100", "/nowhere")
+        'CIFAR-100 not found at /nowhere: pass --data-root'
+    """
+    source = find_data(dataset, root)
+    title = TITLES[dataset]
+    if pack and (source is None or source.kind != "pack"):
+        return f"the {title} JPEG pack not found at {root}: pass --data-root"
+    if source is None:
+        return f"{title} not found at {root}: pass --data-root"
+    if per_class is not None and source.kind != "pack":
+        return (
+            f"a pool of {per_class} images per class is cut from the {title} JPEG pack; {source} can only be used "
+            "whole (the paper scale)"
+        )
     return None
 
 

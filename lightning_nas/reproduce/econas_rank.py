@@ -71,7 +71,7 @@ from lightning_nas.search import ReducedSetting, train_model_zoo
 from lightning_nas.search.reduced import CHANNELS
 from lightning_nas.spaces import NASBench201Genotype
 
-from .data import TITLES, find_data, pack_arrays
+from .data import TITLES, find_data, missing_data, pack_arrays
 from .framework import PaperFigure, ReproductionTable, Row, RunContext, SeedRun
 
 __all__ = ["NB201_CHANNELS", "SETTINGS", "EcoNASRankConsistency", "EcoNASRankSettings", "nb201_setting",
@@ -210,10 +210,7 @@ class EcoNASRankConsistency(ReproductionTable):
     scale_settings: ClassVar[Mapping[str, Any]] = SETTINGS
 
     def unavailable(self, row: Row, context: RunContext) -> str | None:
-        source = find_data(row.dataset, context.data_root)
-        if source is None or source.kind != "pack":
-            return f"the {TITLES[row.dataset]} JPEG pack not found at {context.data_root}: pass --data-root"
-        return None
+        return missing_data(row.dataset, context.data_root, pack=True)
 
     def run(self, row: Row, seed: int, context: RunContext) -> SeedRun:
         settings: EcoNASRankSettings = context.settings

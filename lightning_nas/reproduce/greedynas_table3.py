@@ -91,7 +91,7 @@ from lightning_nas.datamodules import (
 from lightning_nas.methods import SPOS, DivergenceError, GreedyNAS, surrogate_rank_consistency
 from lightning_nas.search import recalibrate_batch_norm
 
-from .data import find_data, search_datamodule
+from .data import find_data, missing_data, search_datamodule
 from .framework import PaperFigure, ReproductionTable, Row, RunContext, SeedRun
 
 __all__ = ["SETTINGS", "GreedyNASTable3", "GreedyNASTable3Settings"]
@@ -279,9 +279,7 @@ class GreedyNASTable3(ReproductionTable):
                     "imagenet/train/<1000 classes>/*; it cannot be downloaded here): run a smaller scale on CIFAR-10"
                 )
             return None
-        if find_data("cifar10", context.data_root) is None:
-            return f"CIFAR-10 not found at {context.data_root}: pass --data-root"
-        return None
+        return missing_data("cifar10", context.data_root)
 
     def run(self, row: Row, seed: int, context: RunContext) -> SeedRun:
         supernet = row.options["supernet"]

@@ -69,7 +69,7 @@ from lightning_nas.datamodules import EntropyProxyDataModule, RandomSubsetDataMo
 from lightning_nas.methods import DARTS
 from lightning_nas.selection import DEFAULT_BIN_WIDTHS
 
-from .data import TITLES, DataSource, find_data, pool_datamodule
+from .data import TITLES, DataSource, find_data, missing_data, pool_datamodule
 from .framework import PaperFigure, ReproductionTable, Row, RunContext, SeedRun
 from .nb201_search import search_nb201
 
@@ -166,13 +166,7 @@ class ProxyTable1(ReproductionTable):
         self._logits: dict[str, tuple[np.ndarray, dict[str, Any]]] = {}  # output folder -> logits, baseline record
 
     def unavailable(self, row: Row, context: RunContext) -> str | None:
-        source = find_data(row.dataset, context.data_root)
-        if source is None:
-            return f"{TITLES[row.dataset]} not found at {context.data_root}: pass --data-root"
-        per_class = context.settings.pool_per_class
-        if source.kind != "pack" and per_class is not None:
-            return f"a pool of {per_class} images per class needs the CIFAR-10 pack; {source} is only usable whole"
-        return None
+        return missing_data(row.dataset, context.data_root, per_class=context.settings.pool_per_class)
 
     def _pool(self, source: DataSource, seed: int, context: RunContext) -> Any:
         settings: ProxyTable1Settings = context.settings
